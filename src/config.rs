@@ -1,0 +1,227 @@
+//! Command-line flags and their environment fallbacks.
+//!
+//! Every flag can also be set through an environment variable so that the TFB
+//! container (which passes no arguments) and the presets in `config/` can pick
+//! a flavour without a different command line.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// How worker threads, runtimes and listeners are laid out.
+///
+/// Both flavours run the same connection loop (`connection.rs`); they differ
+/// only in how threads, runtimes and listeners are set up (`server.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flavour {
+    /// One pinned OS thread per core, each with its own `current_thread`
+    /// runtime and its own `SO_REUSEPORT` listener: cores share nothing.
+    PerCore,
+    /// One tokio work-stealing runtime whose worker threads are pinned.
+    Multithread,
+}
+
+impl Flavour {
+    /// The spellings accepted on the command line, for error messages.
+    const ACCEPTED: &'static str =
+        "per-core (or current_thread, current-thread), multithread (or multi_thread, multi-thread, work-stealing)";
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Flavour::PerCore => "per-core",
+            Flavour::Multithread => "multithread",
+        }
+    }
+}
+
+impl fmt::Display for Flavour {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Flavour {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "per-core" | "per_core" | "percore" | "current_thread" | "current-thread" => {
+                Ok(Flavour::PerCore)
+            }
+            "multithread" | "multi_thread" | "multi-thread" | "work-stealing" => {
+                Ok(Flavour::Multithread)
+            }
+            _ => Err(format!(
+                "unknown runtime '{s}'; expected {}",
+                Flavour::ACCEPTED
+            )),
+        }
+    }
+}
+
+/// How the multithread flavour accepts connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Listeners {
+    /// One `SO_REUSEPORT` listener and one accept task per worker thread.
+    PerWorker,
+    /// A single listener and a single accept task for the whole runtime.
+    Shared,
+}
+
+impl FromStr for Listeners {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "per-worker" | "per_worker" => Ok(Listeners::PerWorker),
+            "shared" | "single" => Ok(Listeners::Shared),
+            _ => Err(format!(
+                "unknown listener layout '{s}'; expected per-worker or shared"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Listeners {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Listeners::PerWorker => "per-worker",
+            Listeners::Shared => "shared",
+        })
+    }
+}
+
+/// A pipelined HTTP/1.1 server for the TechEmpower /plaintext and /json tests.
+#[derive(Clone, Debug, Parser)]
+#[command(name = "chopin", version, about, long_about = None)]
+pub struct Config {
+    /// TCP port to listen on; 0 picks an ephemeral port, shared by every listener.
+    #[arg(long, env = "PORT", default_value_t = 8080)]
+    pub port: u16,
+
+    /// Address to bind.
+    #[arg(long, env = "CHOPIN_BIND", default_value = "0.0.0.0")]
+    pub bind: IpAddr,
+
+    /// Runtime flavour: per-core (one pinned current_thread runtime per core)
+    /// or multithread (one work-stealing runtime).
+    #[arg(long, env = "CHOPIN_RUNTIME", default_value = "per-core", value_parser = parse_flavour)]
+    pub runtime: Flavour,
+
+    /// Worker threads [default: the cores this process may run on].
+    #[arg(long, env = "CHOPIN_WORKERS", value_parser = clap::value_parser!(u16).range(1..=4096))]
+    pub workers: Option<u16>,
+
+    /// Pin each worker thread to its own core (fails soft with one warning).
+    #[arg(long, env = "CHOPIN_PIN", default_value_t = true, action = clap::ArgAction::Set,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub pin: bool,
+
+    /// Listen backlog per listener (the kernel clamps it to net.core.somaxconn).
+    #[arg(long, env = "CHOPIN_BACKLOG", default_value_t = 65535)]
+    pub backlog: i32,
+
+    /// Value of the `Server` response header.
+    #[arg(long, env = "CHOPIN_SERVER_NAME", default_value = "chopin", value_parser = parse_server_name)]
+    pub server_name: String,
+
+    /// Multithread flavour only: one SO_REUSEPORT listener per worker thread,
+    /// or one shared listener.
+    #[arg(long, env = "CHOPIN_LISTENERS", default_value = "per-worker", value_parser = parse_listeners)]
+    pub listeners: Listeners,
+
+    /// Seconds a client may take to send a complete request header before the
+    /// connection is closed.
+    #[arg(long, env = "CHOPIN_HEADER_TIMEOUT", default_value = "10", value_parser = parse_seconds)]
+    pub header_timeout: Duration,
+
+    /// Seconds an idle keep-alive connection is kept open [default: forever,
+    /// as TFB expects].
+    #[arg(long, env = "CHOPIN_IDLE_TIMEOUT", value_parser = parse_seconds)]
+    pub idle_timeout: Option<Duration>,
+}
+
+impl Config {
+    /// A configuration with every default, listening on `127.0.0.1:0`; for tests.
+    pub fn for_tests(runtime: Flavour, workers: u16) -> Config {
+        let mut config = Config::parse_from(["chopin", "--port", "0", "--bind", "127.0.0.1"]);
+        config.runtime = runtime;
+        config.workers = Some(workers);
+        config
+    }
+}
+
+fn parse_flavour(s: &str) -> Result<Flavour, String> {
+    s.parse()
+}
+
+fn parse_listeners(s: &str) -> Result<Listeners, String> {
+    s.parse()
+}
+
+/// Seconds as a positive decimal number (`10`, `0.5`).
+fn parse_seconds(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number of seconds"))?;
+    if !(secs > 0.0 && secs <= 86_400.0 * 365.0) {
+        return Err(format!(
+            "'{s}' is out of range; expected more than 0 seconds and at most a year"
+        ));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// The `Server` header value is copied verbatim into every response, so it
+/// must be a valid field value: visible ASCII and inner spaces only.
+fn parse_server_name(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 256
+        && s.bytes().all(|b| b == b' ' || b.is_ascii_graphic())
+        && !s.starts_with(' ')
+        && !s.ends_with(' ');
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err(format!(
+            "'{s}' is not a valid Server header value; use 1 to 256 visible ASCII characters"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flavour_spellings() {
+        for s in ["per-core", "PER-CORE", "current_thread", "current-thread"] {
+            assert_eq!(s.parse::<Flavour>(), Ok(Flavour::PerCore), "{s}");
+        }
+        for s in [
+            "multithread",
+            "multi_thread",
+            "Multi-Thread",
+            "work-stealing",
+        ] {
+            assert_eq!(s.parse::<Flavour>(), Ok(Flavour::Multithread), "{s}");
+        }
+        let err = "fast".parse::<Flavour>().unwrap_err();
+        assert!(err.contains("'fast'") && err.contains("per-core") && err.contains("multithread"));
+    }
+
+    #[test]
+    fn seconds_and_server_name() {
+        assert_eq!(parse_seconds("0.5"), Ok(Duration::from_millis(500)));
+        assert!(parse_seconds("0").is_err());
+        assert!(parse_seconds("-1").is_err());
+        assert!(parse_seconds("ten").is_err());
+        assert!(parse_server_name("chopin/0.1").is_ok());
+        assert!(parse_server_name("bad\r\nX: y").is_err());
+        assert!(parse_server_name("").is_err());
+    }
+}

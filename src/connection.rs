@@ -1,0 +1,306 @@
+//! The connection loop, shared by both runtime flavours.
+//!
+//! Read what is there, answer every complete request in it
+//! ([`Pipeline::answer`]), write all answers in one write. Memory at 16,384
+//! connections is what decides throughput there (per-connection buffers blow
+//! the caches), so a connection owns no buffer while it is idle: bytes are
+//! read into a per-thread scratch buffer and answered from there, and only
+//! what must outlive the batch is copied out — an unfinished request head
+//! (`unread`) or output the socket did not take (`unsent`). Both are empty,
+//! and unallocated, in the steady state.
+//!
+//! The scratch buffer is thread-local and borrowed only between two awaits,
+//! so the same code is correct on a `current_thread` runtime and on a
+//! work-stealing one where the task may resume on another thread.
+
+use std::cell::RefCell;
+use std::io::{self, Read};
+use std::sync::Arc;
+use std::time::Duration;
+
+use socket2::SockRef;
+use tokio::io::{Interest, Ready};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use crate::date::DateCache;
+use crate::pipeline::Pipeline;
+use crate::response::Fields;
+use crate::shutdown::Shutdown;
+
+/// Bytes read per `read` call. 16 pipelined TFB requests are ~2.7 KB; a
+/// bigger batch only raises the output a single read can produce.
+const READ_BYTES: usize = 64 * 1024;
+/// Past this much unwritten output the connection stops reading until the
+/// client drains it, so a client that never reads cannot grow our memory.
+pub const MAX_UNSENT_BYTES: usize = 256 * 1024;
+/// Buffers that grew past this are freed once empty rather than kept.
+const KEEP_CAPACITY: usize = 4 * 1024;
+/// After answering with `Connection: close`, how long to keep reading (and
+/// discarding) so the client's unread bytes do not turn our FIN into a reset
+/// that destroys the response in flight (RFC 9112 9.6, "lingering close").
+const LINGER: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 1024 * 1024;
+
+/// What every connection of one server shares.
+pub struct Shared {
+    /// `Server: <name>\r\n`, rendered once.
+    pub server_line: Box<[u8]>,
+    pub header_timeout: Duration,
+    pub idle_timeout: Option<Duration>,
+    pub shutdown: Shutdown,
+}
+
+/// Per-thread buffers: every connection served by this thread uses them in
+/// turn, so their size is paid once per thread, not once per connection.
+struct Scratch {
+    input: Box<[u8]>,
+    output: Vec<u8>,
+    date: DateCache,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch {
+        input: vec![0; READ_BYTES + crate::request::MAX_HEAD_BYTES].into_boxed_slice(),
+        output: Vec::with_capacity(READ_BYTES),
+        date: DateCache::new(),
+    });
+}
+
+/// One accepted TCP connection and the little state it keeps between reads.
+pub struct Connection {
+    stream: TcpStream,
+    shared: Arc<Shared>,
+    pipeline: Pipeline,
+    /// The start of a request head that has not fully arrived.
+    unread: Vec<u8>,
+    /// Answers the socket has not taken yet, in order.
+    unsent: Vec<u8>,
+    /// When the unfinished head in `unread` must be complete.
+    head_deadline: Option<Instant>,
+    /// Registered with [`Shutdown`] as holding unwritten output.
+    writer: bool,
+}
+
+/// What one read-and-answer step left the connection to do.
+enum Step {
+    Continue,
+    /// Answered with `Connection: close`, or the peer closed: flush and close.
+    Close,
+}
+
+/// Serves one connection until it closes; never returns an error because
+/// nobody above could act on it: the socket is simply dropped.
+pub async fn serve(stream: TcpStream, shared: Arc<Shared>) {
+    let mut conn = Connection {
+        stream,
+        shared,
+        pipeline: Pipeline::new(),
+        unread: Vec::new(),
+        unsent: Vec::new(),
+        head_deadline: None,
+        writer: false,
+    };
+    if let Ok(Step::Close) = conn.run().await {
+        conn.close_gracefully().await;
+    }
+}
+
+impl Connection {
+    async fn run(&mut self) -> io::Result<Step> {
+        loop {
+            let reading = self.unsent.len() < MAX_UNSENT_BYTES;
+            let interest = match (reading, self.unsent.is_empty()) {
+                (true, true) => Interest::READABLE,
+                (true, false) => Interest::READABLE | Interest::WRITABLE,
+                (false, _) => Interest::WRITABLE,
+            };
+            let ready = match self.deadline() {
+                None => self.stream.ready(interest).await?,
+                Some(deadline) => tokio::time::timeout_at(deadline, self.stream.ready(interest))
+                    .await
+                    .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??,
+            };
+            if ready.is_writable() && !self.unsent.is_empty() {
+                self.flush_unsent()?;
+            }
+            if reading && is_readable(ready) {
+                if let Step::Close = self.read_and_answer()? {
+                    return Ok(Step::Close);
+                }
+            }
+            if self.unsent.is_empty() && self.shared.shutdown.has_begun() {
+                return Ok(Step::Close);
+            }
+        }
+    }
+
+    /// The one step of the hot path: read into the scratch buffer, answer
+    /// every complete request, write all answers in one write.
+    fn read_and_answer(&mut self) -> io::Result<Step> {
+        SCRATCH.with_borrow_mut(|scratch| {
+            let Scratch {
+                input,
+                output,
+                date,
+            } = scratch;
+            let kept = self.unread.len();
+            input[..kept].copy_from_slice(&self.unread);
+            let read = match self.read(&mut input[kept..]) {
+                Ok(0) => return Ok(Step::Close),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Step::Continue),
+                Err(e) => return Err(e),
+            };
+            let input = &input[..kept + read];
+
+            output.clear();
+            let fields = Fields {
+                server: &self.shared.server_line,
+                date: date.refresh(),
+            };
+            let answered = self.pipeline.answer(input, output, &fields);
+            self.keep_unread(&input[answered.consumed..]);
+
+            if self.unsent.is_empty() {
+                let written = self.write(output)?;
+                self.unsent.extend_from_slice(&output[written..]);
+            } else {
+                self.unsent.extend_from_slice(output);
+                self.flush_unsent()?;
+            }
+            self.track_writer();
+            Ok(if answered.close {
+                Step::Close
+            } else {
+                Step::Continue
+            })
+        })
+    }
+
+    /// Reads once. A read that fills less than `buf` drained the socket, so
+    /// it also clears tokio's readiness (by reporting `WouldBlock` to
+    /// `try_io`) and saves the read that would only return EAGAIN. This is
+    /// race-free: readiness carries a tick, and data that arrives after the
+    /// read raises a new edge with a new tick that the clear does not touch.
+    fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let capacity = buf.len();
+        let mut got = 0;
+        let result = self.stream.try_io(Interest::READABLE, || {
+            got = (&*SockRef::from(&self.stream)).read(buf)?;
+            if got > 0 && got < capacity {
+                Err(io::ErrorKind::WouldBlock.into())
+            } else {
+                Ok(got)
+            }
+        });
+        match result {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && got > 0 => Ok(got),
+            other => other,
+        }
+    }
+
+    /// Writes as much of `buf` as the socket takes now.
+    fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        let mut written = 0;
+        while written < buf.len() {
+            match self.stream.try_write(&buf[written..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(written)
+    }
+
+    fn flush_unsent(&mut self) -> io::Result<()> {
+        let written = self.write(&self.unsent)?;
+        self.unsent.drain(..written);
+        if self.unsent.is_empty() && self.unsent.capacity() > KEEP_CAPACITY {
+            self.unsent = Vec::new();
+        }
+        self.track_writer();
+        Ok(())
+    }
+
+    /// Keeps the unfinished request head for the next read, and starts its
+    /// header timeout when it begins.
+    fn keep_unread(&mut self, rest: &[u8]) {
+        if self.unread.capacity() > KEEP_CAPACITY && rest.len() <= KEEP_CAPACITY {
+            self.unread = Vec::new();
+        }
+        self.unread.clear();
+        self.unread.extend_from_slice(rest);
+        if rest.is_empty() || self.pipeline.in_body() {
+            self.head_deadline = None;
+        } else if self.head_deadline.is_none() {
+            self.head_deadline = Some(Instant::now() + self.shared.header_timeout);
+        }
+    }
+
+    /// The time by which something must happen, if any: the unfinished
+    /// head's deadline, else the idle timeout when one is configured.
+    fn deadline(&self) -> Option<Instant> {
+        self.head_deadline
+            .or_else(|| self.shared.idle_timeout.map(|idle| Instant::now() + idle))
+    }
+
+    fn track_writer(&mut self) {
+        let writing = !self.unsent.is_empty();
+        if writing != self.writer {
+            self.writer = writing;
+            if writing {
+                self.shared.shutdown.writer_started();
+            } else {
+                self.shared.shutdown.writer_finished();
+            }
+        }
+    }
+
+    /// Flushes what is left, sends FIN, then reads and discards until the
+    /// peer closes too (bounded in time and bytes), so a client that still
+    /// had requests in flight receives our last answer instead of a reset.
+    async fn close_gracefully(&mut self) {
+        let deadline = Instant::now() + LINGER;
+        while !self.unsent.is_empty() {
+            let writable = tokio::time::timeout_at(deadline, self.stream.writable()).await;
+            if !matches!(writable, Ok(Ok(()))) || self.flush_unsent().is_err() {
+                return;
+            }
+        }
+        if SockRef::from(&self.stream)
+            .shutdown(std::net::Shutdown::Write)
+            .is_err()
+        {
+            return;
+        }
+        let mut discarded = 0;
+        let mut sink = [0u8; 4096];
+        while discarded < LINGER_BYTES {
+            match tokio::time::timeout_at(deadline, self.stream.readable()).await {
+                Ok(Ok(())) => {}
+                _ => return,
+            }
+            match self.stream.try_read(&mut sink) {
+                Ok(0) => return,
+                Ok(n) => discarded += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_) => return,
+            }
+        }
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        if self.writer {
+            self.shared.shutdown.writer_finished();
+        }
+    }
+}
+
+/// Readable, or the peer closed its side (a read will return 0).
+fn is_readable(ready: Ready) -> bool {
+    ready.is_readable() || ready.is_read_closed()
+}

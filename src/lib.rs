@@ -1,0 +1,20 @@
+//! chopin: a pipelined HTTP/1.1 server for the TechEmpower `/plaintext` and
+//! `/json` tests.
+//!
+//! A request travels socket → [`connection`] (the I/O loop) →
+//! [`pipeline`] (answers every complete request in a buffer) → [`request`]
+//! (parses and validates one head) → [`response`] (writes one answer).
+//! [`server`] sets up threads, runtimes and listeners for the two
+//! [`config::Flavour`]s and never touches request bytes.
+
+pub mod config;
+pub mod connection;
+pub mod date;
+pub mod pipeline;
+pub mod request;
+pub mod response;
+pub mod server;
+pub mod shutdown;
+
+pub use config::{Config, Flavour};
+pub use server::Server;

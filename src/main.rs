@@ -1,0 +1,83 @@
+//! The `chopin` binary: parse flags, start the server, stop on SIGINT/SIGTERM.
+
+use std::process::ExitCode;
+
+use clap::error::ErrorKind;
+use clap::Parser;
+use tokio::signal::unix::{signal, Signal, SignalKind};
+
+use chopin::{Config, Server};
+
+fn main() -> ExitCode {
+    let config = match Config::try_parse() {
+        Ok(config) => config,
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            e.exit()
+        }
+        Err(e) => {
+            // One line naming the bad value and what is accepted.
+            let rendered = e.to_string();
+            let line = rendered
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("error: invalid arguments");
+            eprintln!("chopin: {}", line.trim_start_matches("error: "));
+            return ExitCode::from(2);
+        }
+    };
+    // Signal handlers go in before the listeners open, so a stop that comes
+    // right after start-up still exits cleanly.
+    let signals = match StopSignals::install() {
+        Ok(signals) => signals,
+        Err(e) => {
+            eprintln!("chopin: cannot listen for signals: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let server = match Server::start(&config) {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("chopin: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    eprintln!("{}", server.startup_line());
+    signals.wait();
+    server.shutdown();
+    ExitCode::SUCCESS
+}
+
+/// SIGINT and SIGTERM, watched on a small runtime of its own so that no
+/// worker runtime carries the signal driver.
+struct StopSignals {
+    runtime: tokio::runtime::Runtime,
+    terminate: Signal,
+    interrupt: Signal,
+}
+
+impl StopSignals {
+    fn install() -> std::io::Result<StopSignals> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()?;
+        let _guard = runtime.enter();
+        let terminate = signal(SignalKind::terminate())?;
+        let interrupt = signal(SignalKind::interrupt())?;
+        drop(_guard);
+        Ok(StopSignals {
+            runtime,
+            terminate,
+            interrupt,
+        })
+    }
+
+    /// Blocks until either signal arrives.
+    fn wait(mut self) {
+        self.runtime.block_on(async {
+            tokio::select! {
+                _ = self.terminate.recv() => {}
+                _ = self.interrupt.recv() => {}
+            }
+        });
+    }
+}

@@ -1,0 +1,210 @@
+//! The sans-I/O core: bytes in, responses out.
+//!
+//! [`Pipeline::answer`] takes every byte a connection has received and not
+//! yet consumed, appends the responses for every complete request in it to
+//! the output buffer, and says how much input it used and whether the
+//! connection must close. It never touches a socket, so unit tests, property
+//! tests and the fuzzer drive it directly; `connection.rs` only moves bytes
+//! between the socket and buffers around it.
+
+use crate::request::{self, Method, Parsed, Reject, Route};
+use crate::response::{Fields, Persistence, Status};
+
+/// The protocol state one connection carries between reads: only the part
+/// of a request body still to be skipped. Everything else about a request is
+/// parsed and answered within one call.
+#[derive(Debug, Default)]
+pub struct Pipeline {
+    body_left: u64,
+}
+
+/// What [`Pipeline::answer`] did with its input.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Answered {
+    /// Input bytes used: complete requests and skipped body bytes. The rest
+    /// is the start of a request that is not complete yet.
+    pub consumed: usize,
+    /// The last response written says `Connection: close`; write the output
+    /// and close. Bytes after the last answered request are ignored.
+    pub close: bool,
+}
+
+impl Pipeline {
+    pub fn new() -> Pipeline {
+        Pipeline::default()
+    }
+
+    /// Whether the connection is between requests' heads (not in a body):
+    /// an unconsumed remainder is then an unfinished request head.
+    pub fn in_body(&self) -> bool {
+        self.body_left > 0
+    }
+
+    /// Answers every complete request at the start of `input`, in order.
+    pub fn answer(&mut self, input: &[u8], out: &mut Vec<u8>, fields: &Fields<'_>) -> Answered {
+        let mut pos = 0;
+        loop {
+            if self.body_left > 0 {
+                let skip = self.body_left.min((input.len() - pos) as u64);
+                self.body_left -= skip;
+                pos += skip as usize;
+                if self.body_left > 0 {
+                    break;
+                }
+            }
+            if pos == input.len() {
+                break;
+            }
+            let req = match request::parse(&input[pos..]) {
+                Parsed::Complete(req) => req,
+                Parsed::Partial => break,
+                Parsed::Invalid(reject) => {
+                    fields.empty(out, reject_status(reject), Persistence::Close);
+                    return Answered {
+                        consumed: input.len(),
+                        close: true,
+                    };
+                }
+            };
+            pos += req.head_len;
+            self.body_left = req.body_len;
+
+            let persistence = match (req.keep_alive, req.http10) {
+                (false, _) => Persistence::Close,
+                (true, true) => Persistence::KeepAlive,
+                (true, false) => Persistence::Default,
+            };
+            let with_body = req.method != Method::Head;
+            match (req.route, req.method) {
+                (Route::NotFound, _) => fields.empty(out, Status::NotFound, persistence),
+                (_, Method::Other) => fields.empty(out, Status::MethodNotAllowed, persistence),
+                (Route::Plaintext, _) => fields.plaintext(out, with_body, persistence),
+                (Route::Json, _) => fields.json(out, with_body, persistence),
+            }
+            if !req.keep_alive {
+                return Answered {
+                    consumed: input.len(),
+                    close: true,
+                };
+            }
+        }
+        Answered {
+            consumed: pos,
+            close: false,
+        }
+    }
+}
+
+fn reject_status(reject: Reject) -> Status {
+    match reject {
+        Reject::BadRequest => Status::BadRequest,
+        Reject::HeadTooLarge => Status::HeadTooLarge,
+        Reject::NotImplemented => Status::NotImplemented,
+        Reject::VersionNotSupported => Status::VersionNotSupported,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::response::server_line;
+
+    const DATE: &[u8] = b"Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n";
+    const PLAIN: &str = "GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n";
+    const JSON: &str = "GET /json HTTP/1.1\r\nHost: a\r\n\r\n";
+
+    fn run(pipeline: &mut Pipeline, input: &[u8]) -> (String, Answered) {
+        let server = server_line("chopin");
+        let fields = Fields {
+            server: &server,
+            date: DATE,
+        };
+        let mut out = Vec::new();
+        let answered = pipeline.answer(input, &mut out, &fields);
+        (String::from_utf8(out).unwrap(), answered)
+    }
+
+    fn statuses(out: &str) -> Vec<&str> {
+        out.match_indices("HTTP/1.1 ")
+            .map(|(i, _)| &out[i + 9..i + 12])
+            .collect()
+    }
+
+    #[test]
+    fn sixteen_pipelined_requests() {
+        let input = PLAIN.repeat(16);
+        let (out, answered) = run(&mut Pipeline::new(), input.as_bytes());
+        assert_eq!(out.matches("Hello, World!").count(), 16);
+        assert_eq!(
+            answered,
+            Answered {
+                consumed: input.len(),
+                close: false
+            }
+        );
+    }
+
+    #[test]
+    fn partial_request_is_left_unconsumed() {
+        let input = format!("{PLAIN}{}", &JSON[..10]);
+        let (out, answered) = run(&mut Pipeline::new(), input.as_bytes());
+        assert_eq!(statuses(&out), ["200"]);
+        assert_eq!(answered.consumed, PLAIN.len());
+    }
+
+    #[test]
+    fn body_is_skipped_across_calls() {
+        let mut pipeline = Pipeline::new();
+        let post = "POST /json HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n01234";
+        let (out, answered) = run(&mut pipeline, post.as_bytes());
+        assert_eq!(statuses(&out), ["405"]);
+        assert_eq!(answered.consumed, post.len());
+        assert!(pipeline.in_body());
+        let rest = format!("56789{JSON}");
+        let (out, answered) = run(&mut pipeline, rest.as_bytes());
+        assert_eq!(statuses(&out), ["200"]);
+        assert_eq!(answered.consumed, rest.len());
+        assert!(!pipeline.in_body());
+    }
+
+    #[test]
+    fn nothing_after_an_error_or_close_is_answered() {
+        let input = format!("{PLAIN}GET /json HTTP/1.1\r\n\r\n{PLAIN}");
+        let (out, answered) = run(&mut Pipeline::new(), input.as_bytes());
+        assert_eq!(statuses(&out), ["200", "400"]);
+        assert!(out.ends_with(
+            "Connection: close\r\nContent-Length: 0\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n"
+        ));
+        assert!(answered.close);
+
+        let input = format!("GET /json HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n{PLAIN}");
+        let (out, answered) = run(&mut Pipeline::new(), input.as_bytes());
+        assert_eq!(statuses(&out), ["200"]);
+        assert!(out.contains("Connection: close\r\n"));
+        assert!(answered.close);
+    }
+
+    #[test]
+    fn http10_keep_alive_is_echoed() {
+        let (out, answered) = run(
+            &mut Pipeline::new(),
+            b"GET /json HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+        );
+        assert!(out.contains("Connection: keep-alive\r\n"));
+        assert!(!answered.close);
+        let (out, answered) = run(&mut Pipeline::new(), b"GET /json HTTP/1.0\r\n\r\n");
+        assert!(out.contains("Connection: close\r\n"));
+        assert!(answered.close);
+    }
+
+    #[test]
+    fn head_404_405() {
+        let input = "HEAD /plaintext HTTP/1.1\r\nHost: a\r\n\r\nGET /nope HTTP/1.1\r\nHost: a\r\n\r\nDELETE /json HTTP/1.1\r\nHost: a\r\n\r\n";
+        let (out, answered) = run(&mut Pipeline::new(), input.as_bytes());
+        assert_eq!(statuses(&out), ["200", "404", "405"]);
+        assert!(!out.contains("Hello"));
+        assert!(out.contains("Content-Length: 13\r\n"));
+        assert!(out.contains("Allow: GET, HEAD\r\n"));
+        assert!(!answered.close);
+    }
+}

@@ -1,0 +1,514 @@
+//! Parsing and validating one request head.
+//!
+//! httparse does the tokenising, zero-copy and without allocation; this module
+//! adds what RFC 9112 asks of a server on top of it (exactly one `Host` in
+//! HTTP/1.1, body framing from `Content-Length` / `Transfer-Encoding`,
+//! connection persistence) and reduces the request to the little the router
+//! needs. Nothing here touches a socket.
+
+use std::mem::MaybeUninit;
+
+/// Largest request head accepted, request line and headers together.
+pub const MAX_HEAD_BYTES: usize = 8 * 1024; // nginx's default large_client_header_buffers
+/// Most header fields accepted in one request (hyper's default, too).
+pub const MAX_HEADERS: usize = 100;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Head,
+    /// Any other token: answered with 405 on known routes.
+    Other,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    Plaintext,
+    Json,
+    NotFound,
+}
+
+/// What a valid request head asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Request {
+    pub method: Method,
+    pub route: Route,
+    /// Bytes of the head, up to and including the blank line.
+    pub head_len: usize,
+    /// Bytes of body that follow the head and must be skipped.
+    pub body_len: u64,
+    /// Whether the connection stays open after this exchange.
+    pub keep_alive: bool,
+    /// HTTP/1.0 clients are told explicitly when a connection stays open.
+    pub http10: bool,
+}
+
+/// Why a request was refused; the connection is closed after the answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reject {
+    /// 400: malformed syntax, missing or repeated `Host`, invalid framing.
+    BadRequest,
+    /// 431: head over [`MAX_HEAD_BYTES`] or more than [`MAX_HEADERS`] fields.
+    HeadTooLarge,
+    /// 501: a chunked request body, which this server does not decode.
+    NotImplemented,
+    /// 505: a version other than HTTP/1.0 and HTTP/1.1.
+    VersionNotSupported,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Parsed {
+    Complete(Request),
+    /// More bytes are needed; the head so far is within limits.
+    Partial,
+    Invalid(Reject),
+}
+
+/// Parses the request head at the start of `buf`.
+pub fn parse(buf: &[u8]) -> Parsed {
+    let mut headers = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut []);
+    let head_len = match req.parse_with_uninit_headers(buf, &mut headers) {
+        Ok(httparse::Status::Complete(len)) if len <= MAX_HEAD_BYTES => len,
+        Ok(httparse::Status::Complete(_)) => return Parsed::Invalid(Reject::HeadTooLarge),
+        Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD_BYTES => return Parsed::Partial,
+        Ok(httparse::Status::Partial) => return Parsed::Invalid(Reject::HeadTooLarge),
+        Err(httparse::Error::TooManyHeaders) => return Parsed::Invalid(Reject::HeadTooLarge),
+        Err(httparse::Error::Version) if names_a_version(buf) => {
+            return Parsed::Invalid(Reject::VersionNotSupported)
+        }
+        Err(_) => return Parsed::Invalid(Reject::BadRequest),
+    };
+    // httparse only reports Complete with every field filled in.
+    let (Some(method), Some(target), Some(minor)) = (req.method, req.path, req.version) else {
+        return Parsed::Invalid(Reject::BadRequest);
+    };
+    let http10 = minor == 0;
+
+    let mut hosts = 0u32;
+    let mut content_length: Option<u64> = None;
+    let mut transfer_encoding: Option<&[u8]> = None;
+    let mut close = false;
+    let mut keep_alive_token = false;
+    for header in req.headers.iter() {
+        let name = header.name.as_bytes();
+        let value = trim(header.value);
+        // Dispatch on length first: most fields (Accept, User-Agent, ...)
+        // then cost one comparison.
+        match name.len() {
+            4 if name.eq_ignore_ascii_case(b"host") => {
+                hosts += 1;
+                if !is_valid_host(value) {
+                    return Parsed::Invalid(Reject::BadRequest);
+                }
+            }
+            10 if name.eq_ignore_ascii_case(b"connection") => {
+                for token in value.split(|&b| b == b',').map(trim) {
+                    close |= token.eq_ignore_ascii_case(b"close");
+                    keep_alive_token |= token.eq_ignore_ascii_case(b"keep-alive");
+                }
+            }
+            14 if name.eq_ignore_ascii_case(b"content-length") => {
+                let Some(len) = parse_content_length(value) else {
+                    return Parsed::Invalid(Reject::BadRequest);
+                };
+                if content_length.is_some_and(|seen| seen != len) {
+                    return Parsed::Invalid(Reject::BadRequest);
+                }
+                content_length = Some(len);
+            }
+            // Several field lines form one list; its final coding is what
+            // matters, and that is in the last line.
+            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+                transfer_encoding = Some(value);
+            }
+            _ => {}
+        }
+    }
+
+    // RFC 9112 3.2: exactly one Host in HTTP/1.1, at most one in HTTP/1.0.
+    if hosts > 1 || (hosts == 0 && !http10) {
+        return Parsed::Invalid(Reject::BadRequest);
+    }
+    let body_len = match (transfer_encoding, content_length) {
+        (None, len) => len.unwrap_or(0),
+        // RFC 9112 6.1: both present is a smuggling attempt; so is any
+        // coding sent by an HTTP/1.0 client.
+        (Some(_), Some(_)) => return Parsed::Invalid(Reject::BadRequest),
+        (Some(_), None) if http10 => return Parsed::Invalid(Reject::BadRequest),
+        // RFC 9112 6.3: chunked must be the final coding, else the length
+        // is unknowable and the answer is 400.
+        (Some(codings), None) => {
+            let last = codings.rsplit(|&b| b == b',').next().map_or(&b""[..], trim);
+            if last.eq_ignore_ascii_case(b"chunked") {
+                return Parsed::Invalid(Reject::NotImplemented);
+            }
+            return Parsed::Invalid(Reject::BadRequest);
+        }
+    };
+
+    let keep_alive = if http10 {
+        keep_alive_token && !close
+    } else {
+        !close
+    };
+    Parsed::Complete(Request {
+        method: match method {
+            "GET" => Method::Get,
+            "HEAD" => Method::Head,
+            _ => Method::Other,
+        },
+        route: route(target.as_bytes()),
+        head_len,
+        body_len,
+        keep_alive,
+        http10,
+    })
+}
+
+/// Whether a request line httparse refused for its version is otherwise
+/// well formed (`METHOD SP target SP HTTP/d[.d]`), so that `HTTP/2.0` gets
+/// 505 while `GET /a b HTTP/1.1` gets 400.
+fn names_a_version(buf: &[u8]) -> bool {
+    let start = buf
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(buf.len());
+    let line = &buf[start..];
+    let line = &line[..line.iter().position(|&b| b == b'\n').unwrap_or(line.len())];
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let mut parts = line.split(|&b| b == b' ');
+    let (Some(method), Some(target), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    let Some(number) = version.strip_prefix(b"HTTP/") else {
+        return false;
+    };
+    !method.is_empty()
+        && !target.is_empty()
+        && matches!(number, [major] | [major, b'.', _] if major.is_ascii_digit())
+        && number.iter().all(|&b| b.is_ascii_digit() || b == b'.')
+}
+
+/// Maps a request-target to a route; the query string is ignored.
+fn route(target: &[u8]) -> Route {
+    let path = match target.first() {
+        Some(b'/') => target,
+        // RFC 9112 3.2.2: servers must accept the absolute-form.
+        _ => absolute_form_path(target).unwrap_or(b""),
+    };
+    let path = match path.iter().position(|&b| b == b'?') {
+        Some(end) => &path[..end],
+        None => path,
+    };
+    match path {
+        b"/plaintext" => Route::Plaintext,
+        b"/json" => Route::Json,
+        _ => Route::NotFound,
+    }
+}
+
+/// The path of `http://authority/path?query`, or `None` for other forms.
+fn absolute_form_path(target: &[u8]) -> Option<&[u8]> {
+    let scheme_end = target.windows(3).position(|w| w == b"://")?;
+    let scheme = &target[..scheme_end];
+    if !(scheme.eq_ignore_ascii_case(b"http") || scheme.eq_ignore_ascii_case(b"https")) {
+        return None;
+    }
+    let rest = &target[scheme_end + 3..];
+    match rest.iter().position(|&b| b == b'/' || b == b'?') {
+        Some(start) if rest[start] == b'/' => Some(&rest[start..]),
+        _ => Some(b"/"),
+    }
+}
+
+/// `Content-Length = 1*DIGIT`, or a list of identical values (RFC 9112 6.3,
+/// which lets a recipient accept `42, 42` as 42).
+fn parse_content_length(value: &[u8]) -> Option<u64> {
+    let mut result = None;
+    for item in value.split(|&b| b == b',').map(trim) {
+        if item.is_empty() || !item.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let mut n: u64 = 0;
+        for &digit in item {
+            n = n.checked_mul(10)?.checked_add(u64::from(digit - b'0'))?;
+        }
+        if result.is_some_and(|seen| seen != n) {
+            return None;
+        }
+        result = Some(n);
+    }
+    result
+}
+
+/// `Host = uri-host [ ":" port ]`: reg-name, IPv4 or IP-literal characters.
+/// An empty value is valid (RFC 9110 7.2 allows it for URIs without authority).
+fn is_valid_host(value: &[u8]) -> bool {
+    value.iter().all(|&b| {
+        b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'%'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+                    | b':'
+                    | b'['
+                    | b']'
+            )
+    })
+}
+
+/// Strips optional whitespace (SP / HTAB) from both ends.
+fn trim(bytes: &[u8]) -> &[u8] {
+    let start = bytes
+        .iter()
+        .position(|&b| b != b' ' && b != b'\t')
+        .unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|&b| b != b' ' && b != b'\t')
+        .map_or(start, |i| i + 1);
+    &bytes[start..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn complete(raw: &str) -> Request {
+        match parse(raw.as_bytes()) {
+            Parsed::Complete(req) => req,
+            other => panic!("{raw:?} parsed as {other:?}"),
+        }
+    }
+
+    fn rejected(raw: &str) -> Reject {
+        match parse(raw.as_bytes()) {
+            Parsed::Invalid(reject) => reject,
+            other => panic!("{raw:?} parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn tfb_plaintext_request() {
+        let raw = "GET /plaintext HTTP/1.1\r\nHost: tfb-server:8080\r\nAccept: text/plain,text/html;q=0.9,application/xhtml+xml;q=0.9,application/xml;q=0.8,*/*;q=0.7\r\nConnection: keep-alive\r\n\r\n";
+        let req = complete(raw);
+        assert_eq!(req.method, Method::Get);
+        assert_eq!(req.route, Route::Plaintext);
+        assert_eq!(req.head_len, raw.len());
+        assert_eq!(req.body_len, 0);
+        assert!(req.keep_alive);
+        assert!(!req.http10);
+    }
+
+    #[test]
+    fn routes_ignore_query_and_accept_absolute_form() {
+        let cases = [
+            ("/json", Route::Json),
+            ("/json?x=1", Route::Json),
+            ("/plaintext?", Route::Plaintext),
+            ("http://example.com/plaintext", Route::Plaintext),
+            ("HTTP://example.com:80/json?q", Route::Json),
+            ("http://example.com", Route::NotFound),
+            ("/JSON", Route::NotFound),
+            ("/json/", Route::NotFound),
+            ("/plaintextx", Route::NotFound),
+            ("*", Route::NotFound),
+            ("ftp://example.com/json", Route::NotFound),
+        ];
+        for (target, expected) in cases {
+            let req = complete(&format!("GET {target} HTTP/1.1\r\nHost: a\r\n\r\n"));
+            assert_eq!(req.route, expected, "{target}");
+        }
+    }
+
+    #[test]
+    fn methods() {
+        assert_eq!(
+            complete("HEAD /json HTTP/1.1\r\nHost: a\r\n\r\n").method,
+            Method::Head
+        );
+        assert_eq!(
+            complete("POST /json HTTP/1.1\r\nHost: a\r\n\r\n").method,
+            Method::Other
+        );
+        // Methods are case-sensitive (RFC 9110 9.1).
+        assert_eq!(
+            complete("get /json HTTP/1.1\r\nHost: a\r\n\r\n").method,
+            Method::Other
+        );
+    }
+
+    #[test]
+    fn host_rules() {
+        assert_eq!(rejected("GET / HTTP/1.1\r\n\r\n"), Reject::BadRequest);
+        assert_eq!(
+            rejected("GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n"),
+            Reject::BadRequest
+        );
+        assert_eq!(
+            rejected("GET / HTTP/1.1\r\nHost: a b\r\n\r\n"),
+            Reject::BadRequest
+        );
+        assert_eq!(
+            rejected("GET / HTTP/1.1\r\nHost: a/b\r\n\r\n"),
+            Reject::BadRequest
+        );
+        complete("GET / HTTP/1.0\r\n\r\n");
+        complete("GET / HTTP/1.1\r\nhOsT: [::1]:8080\r\n\r\n");
+        complete("GET / HTTP/1.1\r\nHost:\r\n\r\n");
+    }
+
+    #[test]
+    fn content_length_rules() {
+        assert_eq!(
+            complete("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n").body_len,
+            5
+        );
+        assert_eq!(
+            complete(
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\nContent-Length: 5\r\n\r\n"
+            )
+            .body_len,
+            5
+        );
+        for bad in [
+            "-1",
+            "+5",
+            "5 5",
+            "0x10",
+            "",
+            "5,6",
+            "99999999999999999999",
+            "1e3",
+        ] {
+            assert_eq!(
+                rejected(&format!(
+                    "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: {bad}\r\n\r\n"
+                )),
+                Reject::BadRequest,
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            rejected(
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n"
+            ),
+            Reject::BadRequest
+        );
+    }
+
+    #[test]
+    fn transfer_encoding_rules() {
+        assert_eq!(
+            rejected("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            Reject::NotImplemented
+        );
+        assert_eq!(
+            rejected("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"),
+            Reject::NotImplemented
+        );
+        assert_eq!(
+            rejected("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n"),
+            Reject::BadRequest
+        );
+        assert_eq!(
+            rejected("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n"),
+            Reject::BadRequest
+        );
+        assert_eq!(
+            rejected("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            Reject::BadRequest
+        );
+    }
+
+    #[test]
+    fn persistence() {
+        assert!(!complete("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").keep_alive);
+        assert!(
+            !complete("GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, CLOSE\r\n\r\n").keep_alive
+        );
+        assert!(!complete("GET / HTTP/1.0\r\n\r\n").keep_alive);
+        assert!(complete("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").keep_alive);
+        assert!(complete("GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\n\r\n").keep_alive);
+    }
+
+    #[test]
+    fn syntax_errors() {
+        for bad in [
+            "GET /json HTTP/1.1\r\nHost : a\r\n\r\n", // space before colon
+            "GET /json HTTP/1.1\r\nHost: a\r\nX: b\r\n c\r\n\r\n", // obs-fold
+            "GET  /json HTTP/1.1\r\nHost: a\r\n\r\n", // double space
+            "GET /js on HTTP/1.1\r\nHost: a\r\n\r\n",
+            "\x00GET /json HTTP/1.1\r\nHost: a\r\n\r\n",
+            "GET /json HTTP/1.1\r\nHo\x01st: a\r\n\r\n",
+            "GET /json HTTP/1.1\r\n: a\r\n\r\n",
+        ] {
+            assert_eq!(rejected(bad), Reject::BadRequest, "{bad:?}");
+        }
+        assert_eq!(
+            rejected("GET /json HTTP/2.0\r\n\r\n"),
+            Reject::VersionNotSupported
+        );
+        assert_eq!(
+            rejected("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
+            Reject::VersionNotSupported
+        );
+        assert_eq!(
+            rejected("GET /json HTTP/3.0\r\n\r\n"),
+            Reject::VersionNotSupported
+        );
+    }
+
+    #[test]
+    fn limits() {
+        let big = format!(
+            "GET / HTTP/1.1\r\nHost: a\r\nX: {}\r\n\r\n",
+            "a".repeat(MAX_HEAD_BYTES)
+        );
+        assert_eq!(rejected(&big), Reject::HeadTooLarge);
+        assert_eq!(rejected(&big[..MAX_HEAD_BYTES + 10]), Reject::HeadTooLarge);
+        assert_eq!(
+            parse(&big.as_bytes()[..MAX_HEAD_BYTES - 1]),
+            Parsed::Partial
+        );
+        let many: String = (0..=MAX_HEADERS).map(|i| format!("X-{i}: v\r\n")).collect();
+        assert_eq!(
+            rejected(&format!("GET / HTTP/1.1\r\nHost: a\r\n{many}\r\n")),
+            Reject::HeadTooLarge
+        );
+        let enough: String = (0..MAX_HEADERS - 1)
+            .map(|i| format!("X-{i}: v\r\n"))
+            .collect();
+        complete(&format!("GET / HTTP/1.1\r\nHost: a\r\n{enough}\r\n"));
+    }
+
+    #[test]
+    fn leading_blank_lines_are_skipped() {
+        let raw = "\r\n\r\nGET /json HTTP/1.1\r\nHost: a\r\n\r\n";
+        assert_eq!(complete(raw).head_len, raw.len());
+    }
+
+    #[test]
+    fn partial_at_every_prefix() {
+        let raw = b"GET /json HTTP/1.1\r\nHost: a\r\n\r\n";
+        for end in 0..raw.len() {
+            assert_eq!(parse(&raw[..end]), Parsed::Partial, "prefix {end}");
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! The stop signal and the bounded drain that follows it.
+//!
+//! On SIGINT/SIGTERM the server stops accepting, lets every response it has
+//! started finish (bounded by [`DRAIN_BOUND`]) and exits. "Started" means
+//! output a connection could not write in one go: a connection registers as
+//! a writer while it holds such output, which happens only on the slow path,
+//! so the counter is never touched per request. Connections close after
+//! their next flush once the stop has begun; idle ones hold nothing in
+//! flight and are simply dropped with their runtime.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+/// How long in-flight responses get to finish after the stop signal.
+pub const DRAIN_BOUND: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Default)]
+pub struct Shutdown {
+    begun: AtomicBool,
+    begun_notify: Notify,
+    /// Connections holding output the socket has not taken yet.
+    writers: AtomicUsize,
+    writers_notify: Notify,
+}
+
+impl Shutdown {
+    pub fn new() -> Shutdown {
+        Shutdown::default()
+    }
+
+    /// Starts the stop: accept loops return, connections close after their
+    /// next flush.
+    pub fn begin(&self) {
+        self.begun.store(true, Ordering::SeqCst);
+        self.begun_notify.notify_waiters();
+    }
+
+    pub fn has_begun(&self) -> bool {
+        self.begun.load(Ordering::Relaxed)
+    }
+
+    /// Resolves once [`Shutdown::begin`] has been called.
+    pub async fn begun(&self) {
+        loop {
+            // Created before the check, so a `begin` in between still wakes it.
+            let notified = self.begun_notify.notified();
+            if self.begun.load(Ordering::SeqCst) {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    pub fn writer_started(&self) {
+        self.writers.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub fn writer_finished(&self) {
+        if self.writers.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.writers_notify.notify_waiters();
+        }
+    }
+
+    /// Waits until no connection holds unwritten output, or `bound` passes.
+    pub async fn drained(&self, bound: Duration) {
+        let all_written = async {
+            loop {
+                let notified = self.writers_notify.notified();
+                if self.writers.load(Ordering::SeqCst) == 0 {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        let _ = tokio::time::timeout(bound, all_written).await;
+    }
+}
