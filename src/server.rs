@@ -175,7 +175,8 @@ fn start_per_core(
     shared: &Arc<Shared>,
 ) -> io::Result<(Running, Vec<usize>)> {
     let (ready_tx, ready_rx) = mpsc::channel();
-    let mut threads = Vec::with_capacity(listeners.len());
+    let count = listeners.len();
+    let mut threads = Vec::with_capacity(count);
     for (i, listener) in listeners.into_iter().enumerate() {
         let runtime = runtime::Builder::new_current_thread()
             .enable_all()
@@ -190,6 +191,7 @@ fn start_per_core(
                 runtime.block_on(async move {
                     let listener = TcpListener::from_std(listener);
                     let _ = ready_tx.send(pinned);
+                    drop(ready_tx);
                     if let Ok(listener) = listener {
                         accept_loop(listener, Arc::clone(&shared)).await;
                         shared.shutdown.drained(DRAIN_BOUND).await;
@@ -199,7 +201,9 @@ fn start_per_core(
         threads.push(thread);
     }
     drop(ready_tx);
-    let pinned: Vec<Option<usize>> = ready_rx.iter().collect();
+    // Each worker reports once, when its listener is registered; a worker
+    // that dies first drops its sender and ends the wait early.
+    let pinned: Vec<Option<usize>> = ready_rx.iter().take(count).collect();
     Ok((Running::PerCore(threads), all_pinned(&pinned, cores)))
 }
 
