@@ -4,7 +4,7 @@
 # "Dockerfile") and passes the test's name as the build arg TFB_TEST_NAME:
 #   chopin               the "default" test      -> config/chopin.env
 #   chopin-multithread   the "multithread" test  -> config/chopin-multithread.env
-# The image bakes that choice in (ENV CHOPIN_PRESET), so it starts in the right
+# The image records that choice (/etc/chopin/preset), so it starts in the right
 # flavour with no extra `docker run` flags. At start, scripts/docker-entrypoint
 # applies the preset's variables only where the environment does not already
 # set them, so `docker run -e CHOPIN_RUNTIME=multithread ...` still overrides.
@@ -16,18 +16,22 @@
 
 ARG TFB_TEST_NAME=chopin
 
-# --- 1. Check the preset first, so a bad TFB_TEST_NAME fails in seconds, not
-# after the compile (the classic builder runs stages in order).
+# --- 1. Runtime base with the presets; checks TFB_TEST_NAME first, so a bad
+# name fails in seconds rather than after the compile. The choice is made in a
+# RUN, whose build cache is keyed on the build arg's value in every builder
+# (an ENV using the arg is not, in some: podman/buildah reuses it).
 FROM debian:bookworm-slim AS preset
-ARG TFB_TEST_NAME
 COPY config/*.env /etc/chopin/
+COPY scripts/docker-entrypoint /usr/local/bin/chopin-entrypoint
+ARG TFB_TEST_NAME
 RUN name="${TFB_TEST_NAME}"; \
     case "$name" in */*) name="" ;; esac; \
     if [ -z "$name" ] || [ ! -f "/etc/chopin/$name.env" ]; then \
       echo "ERROR: unknown TFB_TEST_NAME '${TFB_TEST_NAME}': there is no config/${TFB_TEST_NAME}.env." >&2; \
       echo "ERROR: valid names (config/*.env): $(cd /etc/chopin && ls -- *.env | sed 's/[.]env$//' | tr '\n' ' ')" >&2; \
       exit 1; \
-    fi
+    fi; \
+    echo "$name" > /etc/chopin/preset
 
 # --- 2. Build. No ARG here, so every preset shares this stage's cache.
 FROM rust:1.95-bookworm AS build
@@ -39,13 +43,9 @@ COPY . .
 RUN RUSTFLAGS="-C target-cpu=native" cargo build --release --locked --bin chopin \
  && cp target/release/chopin /usr/local/bin/chopin
 
-# --- 3. Runtime: the binary, the presets and the entrypoint.
-FROM debian:bookworm-slim
-ARG TFB_TEST_NAME
-COPY --from=preset /etc/chopin/ /etc/chopin/
-COPY scripts/docker-entrypoint /usr/local/bin/chopin-entrypoint
+# --- 3. Runtime: stage 1 plus the binary.
+FROM preset
 COPY --from=build /usr/local/bin/chopin /usr/local/bin/chopin
-ENV CHOPIN_PRESET=${TFB_TEST_NAME}
 EXPOSE 8080
 # sh runs the entrypoint, so it works without the executable bit; it execs
 # chopin, which then gets signals directly. Arguments given to `docker run

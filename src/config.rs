@@ -121,7 +121,8 @@ pub struct Config {
     pub pin: bool,
 
     /// Listen backlog per listener (the kernel clamps it to net.core.somaxconn).
-    #[arg(long, env = "CHOPIN_BACKLOG", default_value_t = 65535)]
+    #[arg(long, env = "CHOPIN_BACKLOG", default_value_t = 65535,
+          value_parser = clap::value_parser!(i32).range(1..))]
     pub backlog: i32,
 
     /// Value of the `Server` response header.
