@@ -160,7 +160,7 @@ impl Connection {
                 date: date.refresh(),
             };
             let answered = self.pipeline.answer(input, output, &fields);
-            self.keep_unread(&input[answered.consumed..]);
+            self.keep_unread(&input[answered.consumed..], answered.consumed > 0);
 
             if self.unsent.is_empty() {
                 let written = self.write(output)?;
@@ -225,8 +225,9 @@ impl Connection {
     }
 
     /// Keeps the unfinished request head for the next read, and starts its
-    /// header timeout when it begins.
-    fn keep_unread(&mut self, rest: &[u8]) {
+    /// header timeout when it begins: when there was none, or when this read
+    /// completed the previous one (`progressed`), so the rest is a new head.
+    fn keep_unread(&mut self, rest: &[u8], progressed: bool) {
         if self.unread.capacity() > KEEP_CAPACITY && rest.len() <= KEEP_CAPACITY {
             self.unread = Vec::new();
         }
@@ -234,7 +235,7 @@ impl Connection {
         self.unread.extend_from_slice(rest);
         if rest.is_empty() || self.pipeline.in_body() {
             self.head_deadline = None;
-        } else if self.head_deadline.is_none() {
+        } else if progressed || self.head_deadline.is_none() {
             self.head_deadline = Some(Instant::now() + self.shared.header_timeout);
         }
     }
@@ -301,6 +302,11 @@ impl Drop for Connection {
     }
 }
 
+/// Readable, or the peer closed its side (a read will return 0).
+fn is_readable(ready: Ready) -> bool {
+    ready.is_readable() || ready.is_read_closed()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -329,9 +335,4 @@ mod tests {
             assert!(size <= 512, "connection future is {size} bytes");
         });
     }
-}
-
-/// Readable, or the peer closed its side (a read will return 0).
-fn is_readable(ready: Ready) -> bool {
-    ready.is_readable() || ready.is_read_closed()
 }

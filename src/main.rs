@@ -15,13 +15,7 @@ fn main() -> ExitCode {
             e.exit()
         }
         Err(e) => {
-            // One line naming the bad value and what is accepted.
-            let rendered = e.to_string();
-            let line = rendered
-                .lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("error: invalid arguments");
-            eprintln!("chopin: {}", line.trim_start_matches("error: "));
+            eprintln!("chopin: {}", one_line(&e.to_string()));
             return ExitCode::from(2);
         }
     };
@@ -45,6 +39,21 @@ fn main() -> ExitCode {
     signals.wait();
     server.shutdown();
     ExitCode::SUCCESS
+}
+
+/// Clap's message without its usage hint, on one line: a value holding a
+/// line break is shown escaped instead of cutting the message short.
+fn one_line(rendered: &str) -> String {
+    let message = rendered.trim_start_matches("error: ");
+    let end = ["\n\nUsage:", "\n\nFor more information", "\n\n  tip:"]
+        .iter()
+        .filter_map(|hint| message.find(hint))
+        .min()
+        .unwrap_or(message.len());
+    message[..end]
+        .trim_end()
+        .replace('\r', "\\r")
+        .replace('\n', "\\n")
 }
 
 /// SIGINT and SIGTERM, watched on a small runtime of its own so that no

@@ -74,8 +74,12 @@ pub fn parse(buf: &[u8]) -> Parsed {
         Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD_BYTES => return Parsed::Partial,
         Ok(httparse::Status::Partial) => return Parsed::Invalid(Reject::HeadTooLarge),
         Err(httparse::Error::TooManyHeaders) => return Parsed::Invalid(Reject::HeadTooLarge),
-        Err(httparse::Error::Version) if names_a_version(buf) => {
-            return Parsed::Invalid(Reject::VersionNotSupported)
+        Err(httparse::Error::Version) => {
+            return match refused_version(buf) {
+                RefusedVersion::LaterMinor(at) => parse_as_http11(buf, at),
+                RefusedVersion::OtherMajor => Parsed::Invalid(Reject::VersionNotSupported),
+                RefusedVersion::Malformed => Parsed::Invalid(Reject::BadRequest),
+            }
         }
         Err(_) => return Parsed::Invalid(Reject::BadRequest),
     };
@@ -166,10 +170,17 @@ pub fn parse(buf: &[u8]) -> Parsed {
     })
 }
 
-/// Whether a request line httparse refused for its version is otherwise
-/// well formed (`METHOD SP target SP HTTP/d[.d]`), so that `HTTP/2.0` gets
-/// 505 while `GET /a b HTTP/1.1` gets 400.
-fn names_a_version(buf: &[u8]) -> bool {
+/// Why httparse refused a request line's version.
+enum RefusedVersion {
+    /// `HTTP/1.d` with d > 1; the minor digit is at this offset.
+    LaterMinor(usize),
+    /// A well-formed version of another major (`HTTP/2.0`, `HTTP/3`): 505.
+    OtherMajor,
+    /// Not `METHOD SP target SP HTTP/d[.d]` at all (`GET /a b HTTP/1.1`): 400.
+    Malformed,
+}
+
+fn refused_version(buf: &[u8]) -> RefusedVersion {
     let start = buf
         .iter()
         .position(|&b| b != b'\r' && b != b'\n')
@@ -181,15 +192,37 @@ fn names_a_version(buf: &[u8]) -> bool {
     let (Some(method), Some(target), Some(version), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
-        return false;
+        return RefusedVersion::Malformed;
     };
-    let Some(number) = version.strip_prefix(b"HTTP/") else {
-        return false;
-    };
-    !method.is_empty()
-        && !target.is_empty()
-        && matches!(number, [major] | [major, b'.', _] if major.is_ascii_digit())
-        && number.iter().all(|&b| b.is_ascii_digit() || b == b'.')
+    if method.is_empty() || target.is_empty() {
+        return RefusedVersion::Malformed;
+    }
+    match version {
+        [b'H', b'T', b'T', b'P', b'/', b'1', b'.', minor] if minor.is_ascii_digit() => {
+            RefusedVersion::LaterMinor(start + line.len() - 1)
+        }
+        // Not the grammar's DIGIT "." DIGIT, but plainly another major.
+        [b'H', b'T', b'T', b'P', b'/', major] if major.is_ascii_digit() && *major != b'1' => {
+            RefusedVersion::OtherMajor
+        }
+        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+            if major.is_ascii_digit() && minor.is_ascii_digit() =>
+        {
+            RefusedVersion::OtherMajor
+        }
+        _ => RefusedVersion::Malformed,
+    }
+}
+
+/// RFC 9110 2.5: a message of a later minor version of HTTP/1 is processed
+/// as the highest minor version we implement. httparse refuses it, so parse
+/// a copy that says `1.1` (a rare path; the copy is at most one head long).
+fn parse_as_http11(buf: &[u8], minor_at: usize) -> Parsed {
+    let mut copy = [0u8; MAX_HEAD_BYTES];
+    let len = buf.len().min(MAX_HEAD_BYTES);
+    copy[..len].copy_from_slice(&buf[..len]);
+    copy[minor_at] = b'1';
+    parse(&copy[..len])
 }
 
 /// Maps a request-target to a route; the query string is ignored.
@@ -473,6 +506,24 @@ mod tests {
             rejected("GET /json HTTP/3.0\r\n\r\n"),
             Reject::VersionNotSupported
         );
+        assert_eq!(
+            rejected("GET /json HTTP/2\r\n\r\n"),
+            Reject::VersionNotSupported
+        );
+        assert_eq!(
+            rejected("GET /json HTTP/0.9\r\n\r\n"),
+            Reject::VersionNotSupported
+        );
+        assert_eq!(rejected("GET /json HTTP/1.x\r\n\r\n"), Reject::BadRequest);
+        assert_eq!(rejected("GET /json FTP/1.1\r\n\r\n"), Reject::BadRequest);
+        assert_eq!(
+            rejected("GET /json HTTP/1\r\nHost: a\r\n\r\n"),
+            Reject::BadRequest
+        );
+        assert_eq!(
+            rejected("GET /json HTTP/1.10\r\nHost: a\r\n\r\n"),
+            Reject::BadRequest
+        );
     }
 
     #[test]
@@ -496,6 +547,19 @@ mod tests {
             .map(|i| format!("X-{i}: v\r\n"))
             .collect();
         complete(&format!("GET / HTTP/1.1\r\nHost: a\r\n{enough}\r\n"));
+    }
+
+    #[test]
+    fn later_http1_minor_is_served_as_http11() {
+        let raw = "GET /json HTTP/1.2\r\nHost: a\r\nContent-Length: 2\r\n\r\nxx";
+        let req = complete(raw);
+        assert_eq!(req.route, Route::Json);
+        assert_eq!(req.head_len, raw.len() - 2);
+        assert_eq!(req.body_len, 2);
+        assert!(!req.http10 && req.keep_alive);
+        // Host is still required, as in HTTP/1.1.
+        assert_eq!(rejected("GET /json HTTP/1.9\r\n\r\n"), Reject::BadRequest);
+        assert_eq!(parse(b"GET /json HTTP/1.2\r\nHost: a\r\n"), Parsed::Partial);
     }
 
     #[test]

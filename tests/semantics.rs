@@ -1,0 +1,422 @@
+//! HTTP semantics over real sockets: HEAD, 404, 405, persistence
+//! (`Connection`, HTTP/1.0), the absolute-form target and timeouts.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn allow_fields() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("Server", "chopin"),
+        ("Allow", "GET, HEAD"),
+        ("Content-Length", "0"),
+    ]
+}
+
+fn with(
+    mut fields: Vec<(&'static str, &'static str)>,
+    extra: (&'static str, &'static str),
+) -> Vec<(&'static str, &'static str)> {
+    fields.push(extra);
+    fields
+}
+
+#[test]
+fn head_has_the_get_fields_and_no_body() {
+    each_flavour(|_, addr| {
+        let mut conn = Conn::open(addr);
+        for (path, fields) in [
+            ("/plaintext", plaintext_fields()),
+            ("/json", json_fields()),
+            ("/json?x=1", json_fields()),
+        ] {
+            let get_resp = conn.roundtrip(get(path));
+            // HEAD, then a GET behind it in the same write: the GET's answer
+            // must follow the HEAD's head immediately.
+            conn.send(request("HEAD", path) + &get(path));
+            let head_resp = conn.head_response();
+            let next = conn.response();
+
+            head_resp.assert_exact(200, &fields, b"");
+            assert_eq!(head_resp.reason, "OK");
+            let strip = |r: &Response| mask_dates(&r.raw[..r.raw.len() - r.body.len()]);
+            assert_eq!(
+                String::from_utf8_lossy(&strip(&head_resp)),
+                String::from_utf8_lossy(&strip(&get_resp)),
+                "HEAD {path} and GET {path} heads differ"
+            );
+            assert_eq!(head_resp.content_length(), get_resp.body.len());
+            assert_eq!(next.status, 200, "{next}");
+            assert_eq!(next.body, get_resp.body);
+        }
+        // HEAD of an unknown path is a 404 like GET.
+        conn.send(request("HEAD", "/nope"));
+        conn.head_response().assert_exact(
+            404,
+            &[("Server", "chopin"), ("Content-Length", "0")],
+            b"",
+        );
+        conn.expect_silence(Duration::from_millis(20));
+        conn.assert_alive();
+    });
+}
+
+#[test]
+fn other_methods_get_405_and_the_connection_stays_open() {
+    each_flavour(|_, addr| {
+        let mut conn = Conn::open(addr);
+        for path in ["/plaintext", "/json", "/json?a=b"] {
+            for method in [
+                "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "get", "Head",
+            ] {
+                let resp = conn.roundtrip(request(method, path));
+                resp.assert_exact(405, &allow_fields(), b"");
+                assert_eq!(resp.reason, "Method Not Allowed", "{method} {path}");
+            }
+            // With an empty and a non-empty body.
+            let resp = conn.roundtrip(format!(
+                "POST {path} HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n"
+            ));
+            resp.assert_exact(405, &allow_fields(), b"");
+            let resp = conn.roundtrip(format!(
+                "PUT {path} HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{{}}"
+            ));
+            resp.assert_exact(405, &allow_fields(), b"");
+        }
+        conn.expect_silence(Duration::from_millis(20));
+        conn.assert_alive();
+    });
+}
+
+#[test]
+fn unknown_paths_get_404_and_the_connection_stays_open() {
+    each_flavour(|_, addr| {
+        let mut conn = Conn::open(addr);
+        for target in [
+            "/",
+            "/nope",
+            "/JSON",
+            "/Plaintext",
+            "/json/",
+            "/plaintextx",
+            "/jsonp",
+            "/json#x",
+            "*",
+            "/plaintext/../json",
+        ] {
+            for method in ["GET", "POST"] {
+                let resp = conn.roundtrip(request(method, target));
+                resp.assert_exact(404, &[("Server", "chopin"), ("Content-Length", "0")], b"");
+                assert_eq!(resp.reason, "Not Found", "{method} {target}");
+            }
+        }
+        conn.expect_silence(Duration::from_millis(20));
+        conn.assert_alive();
+    });
+}
+
+#[test]
+fn connection_close_is_answered_then_closed() {
+    each_flavour(|_, addr| {
+        for (value, request_line, status, fields, body) in [
+            ("close", "GET /json", 200, json_fields(), JSON_BODY),
+            (
+                "Close",
+                "GET /plaintext",
+                200,
+                plaintext_fields(),
+                PLAINTEXT_BODY,
+            ),
+            (
+                "keep-alive, close",
+                "GET /json",
+                200,
+                json_fields(),
+                JSON_BODY,
+            ),
+            ("Upgrade, CLOSE", "GET /json", 200, json_fields(), JSON_BODY),
+            (
+                "close",
+                "GET /nope",
+                404,
+                vec![("Server", "chopin"), ("Content-Length", "0")],
+                &b""[..],
+            ),
+            ("close", "DELETE /json", 405, allow_fields(), &b""[..]),
+        ] {
+            let mut conn = Conn::open(addr);
+            // A request pipelined behind it must not be answered.
+            conn.send(format!(
+                "{request_line} HTTP/1.1\r\nHost: a\r\nConnection: {value}\r\n\r\n{}",
+                get("/plaintext")
+            ));
+            let resp = conn.response();
+            resp.assert_exact(status, &with(fields, ("Connection", "close")), body);
+            conn.expect_close();
+        }
+        // On a connection that served keep-alive requests first, and with the
+        // field name in another case.
+        let mut conn = Conn::open(addr);
+        conn.assert_alive();
+        conn.send("GET /plaintext HTTP/1.1\r\nhost: a\r\nCONNECTION: close\r\n\r\n");
+        conn.response().assert_exact(
+            200,
+            &with(plaintext_fields(), ("Connection", "close")),
+            PLAINTEXT_BODY,
+        );
+        conn.expect_close();
+        // HEAD with close: head only, then the close.
+        let mut conn = Conn::open(addr);
+        conn.send("HEAD /json HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+        conn.head_response()
+            .assert_exact(200, &with(json_fields(), ("Connection", "close")), b"");
+        conn.expect_close();
+    });
+}
+
+#[test]
+fn http10_without_keep_alive_is_answered_then_closed() {
+    each_flavour(|_, addr| {
+        for raw in [
+            "GET /plaintext HTTP/1.0\r\n\r\n",
+            "GET /plaintext HTTP/1.0\r\nHost: a\r\n\r\n",
+            "GET /plaintext HTTP/1.0\r\nConnection: close\r\n\r\n",
+        ] {
+            let mut conn = Conn::open(addr);
+            conn.send(format!("{raw}{}", get("/json")));
+            let resp = conn.response();
+            resp.assert_exact(
+                200,
+                &with(plaintext_fields(), ("Connection", "close")),
+                PLAINTEXT_BODY,
+            );
+            conn.expect_close();
+        }
+    });
+}
+
+#[test]
+fn http10_with_keep_alive_stays_open() {
+    each_flavour(|_, addr| {
+        let mut conn = Conn::open(addr);
+        for value in ["keep-alive", "Keep-Alive"] {
+            let resp = conn.roundtrip(format!("GET /json HTTP/1.0\r\nConnection: {value}\r\n\r\n"));
+            resp.assert_exact(
+                200,
+                &with(json_fields(), ("Connection", "keep-alive")),
+                JSON_BODY,
+            );
+        }
+        conn.send("HEAD /plaintext HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+        conn.head_response().assert_exact(
+            200,
+            &with(plaintext_fields(), ("Connection", "keep-alive")),
+            b"",
+        );
+        conn.expect_silence(Duration::from_millis(20));
+        // An HTTP/1.1 request on the same connection: keep-alive by default.
+        conn.roundtrip(get("/json"))
+            .assert_exact(200, &json_fields(), JSON_BODY);
+        // An HTTP/1.0 request without the token ends it.
+        conn.send("GET /plaintext HTTP/1.0\r\n\r\n");
+        conn.response().assert_exact(
+            200,
+            &with(plaintext_fields(), ("Connection", "close")),
+            PLAINTEXT_BODY,
+        );
+        conn.expect_close();
+    });
+}
+
+#[test]
+fn http11_keep_alive_is_the_default() {
+    each_flavour(|_, addr| {
+        let mut conn = Conn::open(addr);
+        for _ in 0..3 {
+            // No Connection field in the answer: keep-alive is implied.
+            conn.roundtrip(get("/json"))
+                .assert_exact(200, &json_fields(), JSON_BODY);
+            conn.roundtrip("GET /plaintext HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\n\r\n")
+                .assert_exact(200, &plaintext_fields(), PLAINTEXT_BODY);
+        }
+        conn.expect_silence(Duration::from_millis(20));
+    });
+}
+
+#[test]
+fn absolute_form_targets() {
+    each_flavour(|_, addr| {
+        let mut conn = Conn::open(addr);
+        for (target, status) in [
+            ("http://localhost/json", 200),
+            ("http://localhost:8080/json?x=1", 200),
+            ("HTTP://LOCALHOST/plaintext", 200),
+            ("https://example.com/plaintext", 200),
+            ("http://localhost", 404),
+            ("http://localhost/", 404),
+            ("http://localhost/nope", 404),
+            ("ftp://localhost/json", 404),
+        ] {
+            let resp = conn.roundtrip(format!("GET {target} HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+            assert_eq!(resp.status, status, "{target}: {resp}");
+            if status == 200 {
+                let json = target.contains("/json");
+                let body = if json { JSON_BODY } else { PLAINTEXT_BODY };
+                let fields = if json {
+                    json_fields()
+                } else {
+                    plaintext_fields()
+                };
+                resp.assert_exact(200, &fields, body);
+            }
+        }
+        conn.assert_alive();
+    });
+}
+
+/// RFC 9112 2.2: a server should ignore at least one empty line before a
+/// request line.
+#[test]
+fn leading_empty_lines_are_ignored() {
+    each_flavour(|_, addr| {
+        let mut conn = Conn::open(addr);
+        conn.roundtrip(format!("\r\n{}", get("/json")))
+            .assert_exact(200, &json_fields(), JSON_BODY);
+        conn.roundtrip(format!("\r\n\r\n{}", get("/plaintext")))
+            .assert_exact(200, &plaintext_fields(), PLAINTEXT_BODY);
+    });
+}
+
+/// The client half-closes after its request: the answer still arrives, then
+/// the server closes.
+#[test]
+fn client_half_close_still_gets_its_answers() {
+    each_flavour(|_, addr| {
+        let mut conn = Conn::open(addr);
+        conn.send(get("/plaintext") + &get("/json"));
+        conn.shutdown_write();
+        conn.response()
+            .assert_exact(200, &plaintext_fields(), PLAINTEXT_BODY);
+        conn.response().assert_exact(200, &json_fields(), JSON_BODY);
+        conn.expect_close();
+    });
+}
+
+/// `--header-timeout`: an unfinished head is dropped after it, an idle
+/// keep-alive connection is not (without `--idle-timeout`).
+#[test]
+fn header_timeout_closes_unfinished_heads_only() {
+    let timeout = Duration::from_millis(300);
+    each_flavour_with(
+        |config| config.header_timeout = timeout,
+        |_, addr| {
+            let mut idle = Conn::open(addr);
+            idle.assert_alive();
+            let mut slow = Conn::open(addr);
+            let started = Instant::now();
+            slow.send("GET /json HTTP/1.1\r\nHost: a\r\n");
+            slow.expect_close();
+            let took = started.elapsed();
+            assert!(
+                took >= timeout - Duration::from_millis(20),
+                "closed after {took:?}, before the {timeout:?} header timeout"
+            );
+            // Idle for longer than the header timeout: still served.
+            assert!(started.elapsed() > timeout);
+            idle.assert_alive();
+        },
+    );
+}
+
+/// `--idle-timeout`: an idle keep-alive connection is closed after it.
+#[test]
+fn idle_timeout_closes_idle_connections() {
+    let timeout = Duration::from_millis(300);
+    each_flavour_with(
+        |config| config.idle_timeout = Some(timeout),
+        |_, addr| {
+            let mut conn = Conn::open(addr);
+            conn.assert_alive();
+            let started = Instant::now();
+            conn.expect_close();
+            let took = started.elapsed();
+            assert!(
+                took >= timeout - Duration::from_millis(20),
+                "closed after {took:?}, before the {timeout:?} idle timeout"
+            );
+        },
+    );
+}
+
+/// The header timeout bounds how long one head takes to arrive. A busy
+/// client whose writes keep ending inside a request (every head complete
+/// within milliseconds, but some head always unfinished at the end of a
+/// read) must not be cut off after `--header-timeout`.
+#[test]
+fn header_timeout_applies_per_head_on_a_busy_connection() {
+    let timeout = Duration::from_millis(300);
+    each_flavour_with(
+        |config| config.header_timeout = timeout,
+        |_, addr| {
+            let mut conn = Conn::open(addr);
+            let one = get("/json");
+            // Writes of one request plus a byte, 20 ms apart: a write ends
+            // on a request boundary only every len-th (39th) time, so for
+            // these 30 writes (600 ms, twice the timeout) every read ends
+            // inside a head, and every head completes within 20 ms.
+            let chunk = one.len() + 1;
+            let writes = 30;
+            assert!(writes < one.len());
+            let stream = one.repeat(writes * chunk / one.len() + 1).into_bytes();
+            let stream = &stream[..writes * chunk];
+            let mut writer = conn.stream.try_clone().unwrap();
+            let sent = stream.to_vec();
+            let sender = std::thread::spawn(move || {
+                use std::io::Write;
+                for piece in sent.chunks(chunk) {
+                    if writer.write_all(piece).is_err() {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            });
+            let complete = stream.len() / one.len();
+            let started = std::time::Instant::now();
+            for i in 0..complete {
+                eprintln!("waiting for response {i} at {:?}", started.elapsed());
+                let resp = conn.response();
+                assert_eq!(resp.status, 200, "response {i}: {resp}");
+                assert_eq!(resp.body, JSON_BODY, "response {i}: {resp}");
+            }
+            sender.join().unwrap();
+        },
+    );
+}
+
+/// `Server::shutdown`: idle keep-alive connections are closed, a head in
+/// progress is dropped, new connections are refused, and it returns within
+/// the drain bound.
+#[test]
+fn shutdown_closes_connections_and_stops_accepting() {
+    for flavour in FLAVOURS {
+        let server = start(flavour);
+        let addr = server.local_addr();
+        let mut idle = Conn::open(addr);
+        idle.assert_alive();
+        let mut partial = Conn::open(addr);
+        partial.send("GET /json HTTP/1.1\r\nHost: a\r\n");
+        let started = Instant::now();
+        server.shutdown();
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_secs(3),
+            "{flavour}: shutdown took {took:?}"
+        );
+        assert!(idle.read_to_close().is_empty(), "{flavour}");
+        assert!(partial.read_to_close().is_empty(), "{flavour}");
+        let refused = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2));
+        assert!(refused.is_err(), "{flavour}: connected after shutdown");
+    }
+}
