@@ -108,14 +108,21 @@ pub async fn serve(stream: TcpStream, shared: Arc<Shared>) {
 
 impl Connection {
     async fn run(&mut self) -> io::Result<Step> {
+        let mut was_reading = true;
         loop {
             let reading = self.unsent.len() < MAX_UNSENT_BYTES;
+            // While we are not reading, an unfinished head cannot progress:
+            // its clock restarts when reading resumes.
+            if reading && !was_reading && self.head_deadline.is_some() {
+                self.head_deadline = Some(Instant::now() + self.shared.header_timeout);
+            }
+            was_reading = reading;
             let interest = match (reading, self.unsent.is_empty()) {
                 (true, true) => Interest::READABLE,
                 (true, false) => Interest::READABLE | Interest::WRITABLE,
                 (false, _) => Interest::WRITABLE,
             };
-            let ready = match self.deadline() {
+            let ready = match self.deadline(reading) {
                 None => self.stream.ready(interest).await?,
                 Some(deadline) => tokio::time::timeout_at(deadline, self.stream.ready(interest))
                     .await
@@ -241,10 +248,11 @@ impl Connection {
     }
 
     /// The time by which something must happen, if any: the unfinished
-    /// head's deadline, else the idle timeout when one is configured.
-    fn deadline(&self) -> Option<Instant> {
-        self.head_deadline
-            .or_else(|| self.shared.idle_timeout.map(|idle| Instant::now() + idle))
+    /// head's deadline while reading, else the idle timeout when one is
+    /// configured.
+    fn deadline(&self, reading: bool) -> Option<Instant> {
+        let head = if reading { self.head_deadline } else { None };
+        head.or_else(|| self.shared.idle_timeout.map(|idle| Instant::now() + idle))
     }
 
     fn track_writer(&mut self) {

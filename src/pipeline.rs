@@ -109,7 +109,7 @@ mod tests {
     use super::*;
     use crate::response::server_line;
 
-    const DATE: &[u8] = b"Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n";
+    const DATE: &[u8; crate::date::DATE_LINE_LEN] = b"Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n";
     const PLAIN: &str = "GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n";
     const JSON: &str = "GET /json HTTP/1.1\r\nHost: a\r\n\r\n";
 

@@ -75,11 +75,19 @@ pub fn parse(buf: &[u8]) -> Parsed {
         Ok(httparse::Status::Partial) => return Parsed::Invalid(Reject::HeadTooLarge),
         Err(httparse::Error::TooManyHeaders) => return Parsed::Invalid(Reject::HeadTooLarge),
         Err(httparse::Error::Version) => {
+            // httparse refuses a version as soon as it sees its digits; judge
+            // the line only once it is whole, so a split cannot change the
+            // answer (`HTTP/2` then `3`: 400, not 505).
+            let start = buf.iter().position(|&b| b != b'\r' && b != b'\n');
+            let line_done = start.is_some_and(|start| buf[start..].contains(&b'\n'));
+            if !line_done && buf.len() < MAX_HEAD_BYTES {
+                return Parsed::Partial;
+            }
             return match refused_version(buf) {
                 RefusedVersion::LaterMinor(at) => parse_as_http11(buf, at),
                 RefusedVersion::OtherMajor => Parsed::Invalid(Reject::VersionNotSupported),
                 RefusedVersion::Malformed => Parsed::Invalid(Reject::BadRequest),
-            }
+            };
         }
         Err(_) => return Parsed::Invalid(Reject::BadRequest),
     };
@@ -96,23 +104,29 @@ pub fn parse(buf: &[u8]) -> Parsed {
     let mut keep_alive_token = false;
     for header in req.headers.iter() {
         let name = header.name.as_bytes();
-        let value = trim(header.value);
-        // Dispatch on length first: most fields (Accept, User-Agent, ...)
-        // then cost one comparison.
+        // httparse strips the value's leading and trailing whitespace.
+        let value = header.value;
+        // Dispatch on length first, so most fields (Accept, User-Agent, ...)
+        // cost one comparison; then try the usual spelling before the
+        // case-insensitive one.
         match name.len() {
-            4 if name.eq_ignore_ascii_case(b"host") => {
+            4 if is_named(name, b"Host") => {
                 hosts += 1;
-                if !is_valid_host(value) {
+                if !value.iter().all(|&b| HOST_BYTES[usize::from(b)]) {
                     return Parsed::Invalid(Reject::BadRequest);
                 }
             }
-            10 if name.eq_ignore_ascii_case(b"connection") => {
-                for token in value.split(|&b| b == b',').map(trim) {
-                    close |= token.eq_ignore_ascii_case(b"close");
-                    keep_alive_token |= token.eq_ignore_ascii_case(b"keep-alive");
+            10 if is_named(name, b"Connection") => match value {
+                b"keep-alive" => keep_alive_token = true,
+                b"close" => close = true,
+                _ => {
+                    for token in value.split(|&b| b == b',').map(trim) {
+                        close |= token.eq_ignore_ascii_case(b"close");
+                        keep_alive_token |= token.eq_ignore_ascii_case(b"keep-alive");
+                    }
                 }
-            }
-            14 if name.eq_ignore_ascii_case(b"content-length") => {
+            },
+            14 if is_named(name, b"Content-Length") => {
                 let Some(len) = parse_content_length(value) else {
                     return Parsed::Invalid(Reject::BadRequest);
                 };
@@ -123,7 +137,7 @@ pub fn parse(buf: &[u8]) -> Parsed {
             }
             // Several field lines form one list; its final coding is what
             // matters, and that is in the last line.
-            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+            17 if is_named(name, b"Transfer-Encoding") => {
                 transfer_encoding = Some(value);
             }
             _ => {}
@@ -232,14 +246,20 @@ fn route(target: &[u8]) -> Route {
         // RFC 9112 3.2.2: servers must accept the absolute-form.
         _ => absolute_form_path(target).unwrap_or(b""),
     };
-    let path = match path.iter().position(|&b| b == b'?') {
-        Some(end) => &path[..end],
-        None => path,
-    };
-    match path {
-        b"/plaintext" => Route::Plaintext,
-        b"/json" => Route::Json,
-        _ => Route::NotFound,
+    if is_path(path, b"/plaintext") {
+        Route::Plaintext
+    } else if is_path(path, b"/json") {
+        Route::Json
+    } else {
+        Route::NotFound
+    }
+}
+
+/// `path` is `route`, optionally followed by a query string.
+fn is_path(path: &[u8], route: &[u8]) -> bool {
+    match path.strip_prefix(route) {
+        Some(rest) => rest.is_empty() || rest[0] == b'?',
+        None => false,
     }
 }
 
@@ -277,13 +297,23 @@ fn parse_content_length(value: &[u8]) -> Option<u64> {
     result
 }
 
-/// `Host = uri-host [ ":" port ]`: reg-name, IPv4 or IP-literal characters.
-/// An empty value is valid (RFC 9110 7.2 allows it for URIs without authority).
-fn is_valid_host(value: &[u8]) -> bool {
-    value.iter().all(|&b| {
-        b.is_ascii_alphanumeric()
+/// A field name, compared case-insensitively; the usual spelling is tried
+/// first because it is what nearly every client sends.
+fn is_named(name: &[u8], usual: &[u8]) -> bool {
+    name == usual || name.eq_ignore_ascii_case(usual)
+}
+
+/// The bytes of `Host = uri-host [ ":" port ]`: reg-name, IPv4 or IP-literal
+/// characters. An empty value is valid (RFC 9110 7.2 allows it for URIs
+/// without an authority). A table: this runs for every request.
+static HOST_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
             || matches!(
-                b,
+                c,
                 b'-' | b'.'
                     | b'_'
                     | b'~'
@@ -302,9 +332,11 @@ fn is_valid_host(value: &[u8]) -> bool {
                     | b':'
                     | b'['
                     | b']'
-            )
-    })
-}
+            );
+        b += 1;
+    }
+    table
+};
 
 /// Strips optional whitespace (SP / HTAB) from both ends.
 fn trim(bytes: &[u8]) -> &[u8] {

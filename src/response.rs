@@ -7,6 +7,8 @@
 
 use serde::Serialize;
 
+use crate::date::DATE_LINE_LEN;
+
 /// The JSON test's object, built fresh for every request.
 #[derive(Serialize)]
 pub struct Message {
@@ -69,7 +71,7 @@ pub struct Fields<'a> {
     /// `Server: <name>\r\n`
     pub server: &'a [u8],
     /// `Date: <IMF-fixdate>\r\n`
-    pub date: &'a [u8],
+    pub date: &'a [u8; DATE_LINE_LEN],
 }
 
 /// Renders the `Server: <name>\r\n` fragment once per server.
@@ -86,7 +88,7 @@ impl Fields<'_> {
             out,
             Status::Ok,
             persistence,
-            b"Content-Type: text/plain\r\n",
+            b"Content-Type: text/plain\r\nContent-Length: ",
             PLAINTEXT_BODY.len(),
         );
         if with_body {
@@ -108,7 +110,7 @@ impl Fields<'_> {
             out,
             Status::Ok,
             persistence,
-            b"Content-Type: application/json\r\n",
+            b"Content-Type: application/json\r\nContent-Length: ",
             len,
         );
         if with_body {
@@ -119,13 +121,15 @@ impl Fields<'_> {
     /// A body-less answer: 404, 405 (with `Allow`) and the error statuses.
     pub fn empty(&self, out: &mut Vec<u8>, status: Status, persistence: Persistence) {
         let allow: &[u8] = if status == Status::MethodNotAllowed {
-            b"Allow: GET, HEAD\r\n"
+            b"Allow: GET, HEAD\r\nContent-Length: "
         } else {
-            b""
+            b"Content-Length: "
         };
         self.head(out, status, persistence, allow, 0);
     }
 
+    /// Status line, `Server`, `Connection` when needed, `extra` (which ends
+    /// with `Content-Length: `), the length, `Date` and the blank line.
     fn head(
         &self,
         out: &mut Vec<u8>,
@@ -137,9 +141,10 @@ impl Fields<'_> {
         let mut digits = itoa::Buffer::new();
         out.extend_from_slice(status.line());
         out.extend_from_slice(self.server);
-        out.extend_from_slice(persistence.field());
+        if persistence != Persistence::Default {
+            out.extend_from_slice(persistence.field());
+        }
         out.extend_from_slice(extra);
-        out.extend_from_slice(b"Content-Length: ");
         out.extend_from_slice(digits.format(content_length).as_bytes());
         out.extend_from_slice(b"\r\n");
         out.extend_from_slice(self.date);
@@ -151,7 +156,7 @@ impl Fields<'_> {
 mod tests {
     use super::*;
 
-    const DATE: &[u8] = b"Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n";
+    const DATE: &[u8; DATE_LINE_LEN] = b"Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n";
 
     fn fields(server: &[u8]) -> Fields<'_> {
         Fields { server, date: DATE }

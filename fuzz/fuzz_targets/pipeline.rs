@@ -1,0 +1,216 @@
+//! Fuzzes `chopin::pipeline::Pipeline` the way a connection drives it.
+//!
+//! Input layout: the first byte's low 3 bits say how many split points
+//! follow (0 to 7), each as two little-endian bytes taken modulo the
+//! payload's length + 1; the rest is the payload, the bytes "received" on one
+//! connection. The payload is fed unsplit and split at those points (the
+//! unconsumed rest of each call prepended to the next piece, nothing fed
+//! after `close`), and the target checks the invariants of
+//! `tests/properties.rs`:
+//!
+//! * no panic; `consumed <= input`; a closing call consumes everything;
+//! * a kept rest is an unfinished head: under `MAX_HEAD_BYTES`, not in a
+//!   body, and answering it again answers nothing;
+//! * the output is whole responses; `Connection: close` on the last one
+//!   exactly when `close` is set;
+//! * split output, close flag, kept rest and body state are identical to the
+//!   unsplit case.
+#![no_main]
+
+use chopin::pipeline::{Answered, Pipeline};
+use chopin::request::MAX_HEAD_BYTES;
+use chopin::response::{server_line, Fields};
+use libfuzzer_sys::fuzz_target;
+
+const DATE: &[u8; chopin::date::DATE_LINE_LEN] = b"Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n";
+
+#[derive(PartialEq, Eq)]
+struct Fed {
+    out: Vec<u8>,
+    close: bool,
+    unread: Vec<u8>,
+    in_body: bool,
+}
+
+impl std::fmt::Debug for Fed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fed")
+            .field("out", &String::from_utf8_lossy(&self.out))
+            .field("close", &self.close)
+            .field("unread", &String::from_utf8_lossy(&self.unread))
+            .field("in_body", &self.in_body)
+            .finish()
+    }
+}
+
+/// `CHOPIN_FUZZ_IGNORE_KNOWN=1` (`scripts/fuzz --ignore-known`) tolerates
+/// the one known split-dependence, so that fuzzing can look past it: a bad
+/// version answered 505 when the read ended inside the request line and 400
+/// when the whole line was there (`version_status_depends_on_split` in
+/// tests/properties.rs).
+fn ignore_known() -> bool {
+    static IGNORE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *IGNORE.get_or_init(|| std::env::var_os("CHOPIN_FUZZ_IGNORE_KNOWN").is_some_and(|v| v == "1"))
+}
+
+/// The known difference: everything equal except the last status line,
+/// which is 505 on one side and 400 on the other.
+fn only_version_status_differs(a: &Fed, b: &Fed) -> bool {
+    fn split_last(out: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
+        let start = out.windows(9).rposition(|w| w == b"HTTP/1.1 ")?;
+        let line_end = start + find(&out[start..], b"\r\n")?;
+        Some((&out[..start], &out[start..line_end], &out[line_end..]))
+    }
+    let (Some((a_before, a_line, a_after)), Some((b_before, b_line, b_after))) =
+        (split_last(&a.out), split_last(&b.out))
+    else {
+        return false;
+    };
+    let statuses: [&[u8]; 2] = [
+        b"HTTP/1.1 505 HTTP Version Not Supported",
+        b"HTTP/1.1 400 Bad Request",
+    ];
+    a.close
+        && b.close
+        && a_before == b_before
+        && a_after == b_after
+        && a_line != b_line
+        && statuses.contains(&a_line)
+        && statuses.contains(&b_line)
+}
+
+fn feed(input: &[u8], points: &[usize]) -> Fed {
+    let server = server_line("chopin");
+    let fields = Fields {
+        server: &server,
+        date: DATE,
+    };
+    let mut pipeline = Pipeline::new();
+    let mut out = Vec::new();
+    let mut unread: Vec<u8> = Vec::new();
+    let mut start = 0;
+    for &end in points.iter().chain(std::iter::once(&input.len())) {
+        let mut buf = std::mem::take(&mut unread);
+        buf.extend_from_slice(&input[start..end]);
+        start = end;
+        let before = out.len();
+        let Answered { consumed, close } = pipeline.answer(&buf, &mut out, &fields);
+        assert!(consumed <= buf.len());
+        if close {
+            assert_eq!(consumed, buf.len(), "a closing call consumes everything");
+            assert!(out.len() > before, "close without a response");
+            return Fed {
+                out,
+                close: true,
+                unread: Vec::new(),
+                in_body: pipeline.in_body(),
+            };
+        }
+        unread = buf[consumed..].to_vec();
+        if !unread.is_empty() {
+            assert!(!pipeline.in_body(), "unconsumed bytes while in a body");
+            assert!(unread.len() < MAX_HEAD_BYTES, "kept {} bytes", unread.len());
+            let mut again = Vec::new();
+            assert_eq!(
+                pipeline.answer(&unread, &mut again, &fields),
+                Answered {
+                    consumed: 0,
+                    close: false
+                },
+                "re-answering the kept rest"
+            );
+            assert!(again.is_empty());
+        }
+    }
+    Fed {
+        out,
+        close: false,
+        unread,
+        in_body: pipeline.in_body(),
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Whole responses only; `Connection: close` on the last one iff `close`.
+fn check_well_formed(fed: &Fed) {
+    let mut rest = &fed.out[..];
+    let mut closing = Vec::new();
+    let mut count = 0;
+    while !rest.is_empty() {
+        let head_end = find(rest, b"\r\n\r\n").expect("unterminated response head") + 4;
+        let head = std::str::from_utf8(&rest[..head_end]).expect("ASCII head");
+        let status_line = head.split("\r\n").next().unwrap();
+        let status: u16 = status_line
+            .strip_prefix("HTTP/1.1 ")
+            .and_then(|s| s.get(..3))
+            .and_then(|s| s.parse().ok())
+            .expect("status line");
+        assert!(
+            matches!(status, 200 | 400 | 404 | 405 | 431 | 501 | 505),
+            "status {status}"
+        );
+        assert!(head.contains("\r\nServer: chopin\r\n"));
+        assert!(head.ends_with("\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n"));
+        let length: usize = head
+            .split("\r\n")
+            .find_map(|l| l.strip_prefix("Content-Length: "))
+            .expect("Content-Length")
+            .parse()
+            .expect("a number");
+        if head.contains("\r\nConnection: close\r\n") {
+            closing.push(count);
+        }
+        if status >= 400 && status != 404 && status != 405 {
+            assert!(head.contains("\r\nConnection: close\r\n"), "errors close");
+        }
+        rest = &rest[head_end..];
+        // An answer to HEAD has no body: the next response or the end follows.
+        let head_only = status == 200 && (rest.is_empty() || rest.starts_with(b"HTTP/1.1 "));
+        if !head_only {
+            assert!(rest.len() >= length, "truncated body");
+            let body = &rest[..length];
+            assert!(
+                body.is_empty()
+                    || body == b"Hello, World!"
+                    || body == br#"{"message":"Hello, World!"}"#,
+                "unexpected body"
+            );
+            rest = &rest[length..];
+        }
+        count += 1;
+    }
+    if fed.close {
+        assert_eq!(closing, [count - 1], "only the last response closes");
+    } else {
+        assert!(closing.is_empty(), "Connection: close without close");
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&first, rest)) = data.split_first() else {
+        return;
+    };
+    let count = usize::from(first & 7).min(rest.len() / 2);
+    let (cuts, payload) = rest.split_at(count * 2);
+    let mut points: Vec<usize> = cuts
+        .chunks_exact(2)
+        .map(|c| usize::from(u16::from_le_bytes([c[0], c[1]])) % (payload.len() + 1))
+        .collect();
+    points.sort_unstable();
+
+    let whole = feed(payload, &[]);
+    check_well_formed(&whole);
+    let split = feed(payload, &points);
+    if split != whole && ignore_known() && only_version_status_differs(&split, &whole) {
+        return;
+    }
+    assert_eq!(
+        split,
+        whole,
+        "split at {points:?} differs from unsplit for {:?}",
+        String::from_utf8_lossy(payload)
+    );
+});
