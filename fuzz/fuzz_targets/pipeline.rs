@@ -43,42 +43,6 @@ impl std::fmt::Debug for Fed {
     }
 }
 
-/// `CHOPIN_FUZZ_IGNORE_KNOWN=1` (`scripts/fuzz --ignore-known`) tolerates
-/// the one known split-dependence, so that fuzzing can look past it: a bad
-/// version answered 505 when the read ended inside the request line and 400
-/// when the whole line was there (`version_status_depends_on_split` in
-/// tests/properties.rs).
-fn ignore_known() -> bool {
-    static IGNORE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *IGNORE.get_or_init(|| std::env::var_os("CHOPIN_FUZZ_IGNORE_KNOWN").is_some_and(|v| v == "1"))
-}
-
-/// The known difference: everything equal except the last status line,
-/// which is 505 on one side and 400 on the other.
-fn only_version_status_differs(a: &Fed, b: &Fed) -> bool {
-    fn split_last(out: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
-        let start = out.windows(9).rposition(|w| w == b"HTTP/1.1 ")?;
-        let line_end = start + find(&out[start..], b"\r\n")?;
-        Some((&out[..start], &out[start..line_end], &out[line_end..]))
-    }
-    let (Some((a_before, a_line, a_after)), Some((b_before, b_line, b_after))) =
-        (split_last(&a.out), split_last(&b.out))
-    else {
-        return false;
-    };
-    let statuses: [&[u8]; 2] = [
-        b"HTTP/1.1 505 HTTP Version Not Supported",
-        b"HTTP/1.1 400 Bad Request",
-    ];
-    a.close
-        && b.close
-        && a_before == b_before
-        && a_after == b_after
-        && a_line != b_line
-        && statuses.contains(&a_line)
-        && statuses.contains(&b_line)
-}
-
 fn feed(input: &[u8], points: &[usize]) -> Fed {
     let server = server_line("chopin");
     let fields = Fields {
@@ -204,9 +168,6 @@ fuzz_target!(|data: &[u8]| {
     let whole = feed(payload, &[]);
     check_well_formed(&whole);
     let split = feed(payload, &points);
-    if split != whole && ignore_known() && only_version_status_differs(&split, &whole) {
-        return;
-    }
     assert_eq!(
         split,
         whole,
