@@ -17,82 +17,11 @@
 //!   unsplit case.
 #![no_main]
 
-use chopin::pipeline::{Answered, Pipeline};
-use chopin::request::MAX_HEAD_BYTES;
-use chopin::response::{server_line, Fields};
+#[path = "../../tests/support/feed.rs"]
+mod feed;
+
+use feed::{feed, Fed};
 use libfuzzer_sys::fuzz_target;
-
-const DATE: &[u8; chopin::date::DATE_LINE_LEN] = b"Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n";
-
-#[derive(PartialEq, Eq)]
-struct Fed {
-    out: Vec<u8>,
-    close: bool,
-    unread: Vec<u8>,
-    in_body: bool,
-}
-
-impl std::fmt::Debug for Fed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Fed")
-            .field("out", &String::from_utf8_lossy(&self.out))
-            .field("close", &self.close)
-            .field("unread", &String::from_utf8_lossy(&self.unread))
-            .field("in_body", &self.in_body)
-            .finish()
-    }
-}
-
-fn feed(input: &[u8], points: &[usize]) -> Fed {
-    let server = server_line("chopin");
-    let fields = Fields {
-        server: &server,
-        date: DATE,
-    };
-    let mut pipeline = Pipeline::new();
-    let mut out = Vec::new();
-    let mut unread: Vec<u8> = Vec::new();
-    let mut start = 0;
-    for &end in points.iter().chain(std::iter::once(&input.len())) {
-        let mut buf = std::mem::take(&mut unread);
-        buf.extend_from_slice(&input[start..end]);
-        start = end;
-        let before = out.len();
-        let Answered { consumed, close } = pipeline.answer(&buf, &mut out, &fields);
-        assert!(consumed <= buf.len());
-        if close {
-            assert_eq!(consumed, buf.len(), "a closing call consumes everything");
-            assert!(out.len() > before, "close without a response");
-            return Fed {
-                out,
-                close: true,
-                unread: Vec::new(),
-                in_body: pipeline.in_body(),
-            };
-        }
-        unread = buf[consumed..].to_vec();
-        if !unread.is_empty() {
-            assert!(!pipeline.in_body(), "unconsumed bytes while in a body");
-            assert!(unread.len() < MAX_HEAD_BYTES, "kept {} bytes", unread.len());
-            let mut again = Vec::new();
-            assert_eq!(
-                pipeline.answer(&unread, &mut again, &fields),
-                Answered {
-                    consumed: 0,
-                    close: false
-                },
-                "re-answering the kept rest"
-            );
-            assert!(again.is_empty());
-        }
-    }
-    Fed {
-        out,
-        close: false,
-        unread,
-        in_body: pipeline.in_body(),
-    }
-}
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
