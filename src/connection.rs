@@ -78,8 +78,11 @@ pub struct Connection {
     unsent: Vec<u8>,
     /// When the unfinished head in `unread` must be complete.
     head_deadline: Option<Instant>,
-    /// Registered with [`Shutdown`] as holding unwritten output.
+    /// Registered with [`Shutdown`] as holding unwritten output, or as
+    /// lingering over its last answers.
     writer: bool,
+    /// In [`Connection::close_gracefully`]: registered until the end.
+    lingering: bool,
 }
 
 /// What one read-and-answer step left the connection to do.
@@ -100,6 +103,7 @@ pub async fn serve(stream: TcpStream, shared: Arc<Shared>) {
         unsent: Vec::new(),
         head_deadline: None,
         writer: false,
+        lingering: false,
     };
     if let Ok(Step::Close) = conn.run().await {
         conn.close_gracefully().await;
@@ -139,6 +143,10 @@ impl Connection {
             if self.unsent.is_empty() && self.shared.shutdown.has_begun() {
                 return Ok(Step::Close);
             }
+            // `ready()` returns at once while the socket stays readable and
+            // spends no task budget: without this, a client that keeps the
+            // buffer full could hold its worker and starve the others.
+            tokio::task::consume_budget().await;
         }
     }
 
@@ -256,6 +264,9 @@ impl Connection {
     }
 
     fn track_writer(&mut self) {
+        if self.lingering {
+            return;
+        }
         let writing = !self.unsent.is_empty();
         if writing != self.writer {
             self.writer = writing;
@@ -271,6 +282,13 @@ impl Connection {
     /// peer closes too (bounded in time and bytes), so a client that still
     /// had requests in flight receives our last answer instead of a reset.
     async fn close_gracefully(&mut self) {
+        // Until the linger ends our last answers may still be in flight: a
+        // stop must wait for this connection like for one with unsent output.
+        self.lingering = true;
+        if !self.writer {
+            self.writer = true;
+            self.shared.shutdown.writer_started();
+        }
         let deadline = Instant::now() + LINGER;
         while !self.unsent.is_empty() {
             let writable = tokio::time::timeout_at(deadline, self.stream.writable()).await;

@@ -52,6 +52,12 @@ impl Pipeline {
                     break;
                 }
             }
+            // Empty lines before a request line are ignored (RFC 9112 2.2);
+            // consuming them here keeps a stray CRLF after a request from
+            // looking like an unfinished head (and timing the connection out).
+            while pos < input.len() && matches!(input[pos], b'\r' | b'\n') {
+                pos += 1;
+            }
             if pos == input.len() {
                 break;
             }
@@ -68,8 +74,14 @@ impl Pipeline {
             };
             pos += req.head_len;
             self.body_left = req.body_len;
+            // We answer before reading a body. A client that sent
+            // `Expect: 100-continue` may now withhold the body it announced
+            // (RFC 9110 10.1.1), so its next bytes could be a request or the
+            // body: close rather than guess, unless the body is already here.
+            let body_here = req.body_len <= (input.len() - pos) as u64;
+            let keep_alive = req.keep_alive && (body_here || !req.expects_continue);
 
-            let persistence = match (req.keep_alive, req.http10) {
+            let persistence = match (keep_alive, req.http10) {
                 (false, _) => Persistence::Close,
                 (true, true) => Persistence::KeepAlive,
                 (true, false) => Persistence::Default,
@@ -81,7 +93,7 @@ impl Pipeline {
                 (Route::Plaintext, _) => fields.plaintext(out, with_body, persistence),
                 (Route::Json, _) => fields.json(out, with_body, persistence),
             }
-            if !req.keep_alive {
+            if !keep_alive {
                 return Answered {
                     consumed: input.len(),
                     close: true,
@@ -99,6 +111,7 @@ fn reject_status(reject: Reject) -> Status {
     match reject {
         Reject::BadRequest => Status::BadRequest,
         Reject::HeadTooLarge => Status::HeadTooLarge,
+        Reject::UriTooLong => Status::UriTooLong,
         Reject::NotImplemented => Status::NotImplemented,
         Reject::VersionNotSupported => Status::VersionNotSupported,
     }
@@ -150,6 +163,32 @@ mod tests {
         let (out, answered) = run(&mut Pipeline::new(), input.as_bytes());
         assert_eq!(statuses(&out), ["200"]);
         assert_eq!(answered.consumed, PLAIN.len());
+    }
+
+    #[test]
+    fn expect_continue_without_its_body_closes() {
+        let head =
+            "POST /json HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n";
+        let (out, answered) = run(&mut Pipeline::new(), head.as_bytes());
+        assert_eq!(statuses(&out), ["405"]);
+        assert!(out.contains("Connection: close\r\n"));
+        assert!(answered.close);
+        // With the body already here, the connection stays usable.
+        let input = format!("{head}abc{JSON}");
+        let (out, answered) = run(&mut Pipeline::new(), input.as_bytes());
+        assert_eq!(statuses(&out), ["405", "200"]);
+        assert!(!answered.close);
+    }
+
+    #[test]
+    fn stray_empty_lines_are_consumed() {
+        let input = format!("\r\n{PLAIN}\r\n\r\n\n{JSON}\r\n");
+        let (out, answered) = run(&mut Pipeline::new(), input.as_bytes());
+        assert_eq!(statuses(&out), ["200", "200"]);
+        assert_eq!(answered.consumed, input.len());
+        // A lone CR may be the start of a CRLF: consumed too, harmlessly.
+        let (_, answered) = run(&mut Pipeline::new(), b"\r");
+        assert_eq!(answered.consumed, 1);
     }
 
     #[test]

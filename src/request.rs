@@ -41,6 +41,9 @@ pub struct Request {
     pub keep_alive: bool,
     /// HTTP/1.0 clients are told explicitly when a connection stays open.
     pub http10: bool,
+    /// `Expect: 100-continue`: the client may hold its body back until it
+    /// hears from us.
+    pub expects_continue: bool,
 }
 
 /// Why a request was refused; the connection is closed after the answer.
@@ -50,6 +53,8 @@ pub enum Reject {
     BadRequest,
     /// 431: head over [`MAX_HEAD_BYTES`] or more than [`MAX_HEADERS`] fields.
     HeadTooLarge,
+    /// 414: the request line alone is over [`MAX_HEAD_BYTES`] (RFC 9112 3).
+    UriTooLong,
     /// 501: a chunked request body, which this server does not decode.
     NotImplemented,
     /// 505: a version other than HTTP/1.0 and HTTP/1.1.
@@ -70,18 +75,20 @@ pub fn parse(buf: &[u8]) -> Parsed {
     let mut req = httparse::Request::new(&mut []);
     let head_len = match req.parse_with_uninit_headers(buf, &mut headers) {
         Ok(httparse::Status::Complete(len)) if len <= MAX_HEAD_BYTES => len,
-        Ok(httparse::Status::Complete(_)) => return Parsed::Invalid(Reject::HeadTooLarge),
+        Ok(httparse::Status::Complete(_)) => return Parsed::Invalid(too_large(buf)),
         Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD_BYTES => return Parsed::Partial,
-        Ok(httparse::Status::Partial) => return Parsed::Invalid(Reject::HeadTooLarge),
+        Ok(httparse::Status::Partial) => return Parsed::Invalid(too_large(buf)),
         Err(httparse::Error::TooManyHeaders) => return Parsed::Invalid(Reject::HeadTooLarge),
         Err(httparse::Error::Version) => {
             // httparse refuses a version as soon as it sees its digits; judge
             // the line only once it is whole, so a split cannot change the
-            // answer (`HTTP/2` then `3`: 400, not 505).
-            let start = buf.iter().position(|&b| b != b'\r' && b != b'\n');
-            let line_done = start.is_some_and(|start| buf[start..].contains(&b'\n'));
-            if !line_done && buf.len() < MAX_HEAD_BYTES {
-                return Parsed::Partial;
+            // answer (`HTTP/2` then `3`: 400, not 505), and judge its length
+            // first, as for any other request line.
+            match request_line_len(buf) {
+                None if buf.len() < MAX_HEAD_BYTES => return Parsed::Partial,
+                None => return Parsed::Invalid(too_large(buf)),
+                Some(len) if len >= MAX_HEAD_BYTES => return Parsed::Invalid(too_large(buf)),
+                Some(_) => {}
             }
             return match refused_version(buf) {
                 RefusedVersion::LaterMinor(at) => parse_as_http11(buf, at),
@@ -102,6 +109,7 @@ pub fn parse(buf: &[u8]) -> Parsed {
     let mut transfer_encoding: Option<&[u8]> = None;
     let mut close = false;
     let mut keep_alive_token = false;
+    let mut expects_continue = false;
     for header in req.headers.iter() {
         let name = header.name.as_bytes();
         // httparse strips the value's leading and trailing whitespace.
@@ -115,6 +123,9 @@ pub fn parse(buf: &[u8]) -> Parsed {
                 if !value.iter().all(|&b| HOST_BYTES[usize::from(b)]) {
                     return Parsed::Invalid(Reject::BadRequest);
                 }
+            }
+            6 if is_named(name, b"Expect") => {
+                expects_continue |= value.eq_ignore_ascii_case(b"100-continue");
             }
             10 if is_named(name, b"Connection") => match value {
                 b"keep-alive" => keep_alive_token = true,
@@ -157,7 +168,12 @@ pub fn parse(buf: &[u8]) -> Parsed {
         // RFC 9112 6.3: chunked must be the final coding, else the length
         // is unknowable and the answer is 400.
         (Some(codings), None) => {
-            let last = codings.rsplit(|&b| b == b',').next().map_or(&b""[..], trim);
+            // Empty list elements are allowed (RFC 9110 5.6.1): `chunked,`.
+            let last = codings
+                .rsplit(|&b| b == b',')
+                .map(trim)
+                .find(|coding| !coding.is_empty())
+                .unwrap_or(b"");
             if last.eq_ignore_ascii_case(b"chunked") {
                 return Parsed::Invalid(Reject::NotImplemented);
             }
@@ -181,6 +197,7 @@ pub fn parse(buf: &[u8]) -> Parsed {
         body_len,
         keep_alive,
         http10,
+        expects_continue,
     })
 }
 
@@ -232,11 +249,33 @@ fn refused_version(buf: &[u8]) -> RefusedVersion {
 /// as the highest minor version we implement. httparse refuses it, so parse
 /// a copy that says `1.1` (a rare path; the copy is at most one head long).
 fn parse_as_http11(buf: &[u8], minor_at: usize) -> Parsed {
+    if minor_at >= MAX_HEAD_BYTES {
+        return Parsed::Invalid(too_large(buf));
+    }
     let mut copy = [0u8; MAX_HEAD_BYTES];
     let len = buf.len().min(MAX_HEAD_BYTES);
     copy[..len].copy_from_slice(&buf[..len]);
     copy[minor_at] = b'1';
     parse(&copy[..len])
+}
+
+/// Which limit a head over [`MAX_HEAD_BYTES`] broke: 414 when the request
+/// line alone is that long (the target is longer than we parse), else 431.
+fn too_large(buf: &[u8]) -> Reject {
+    match request_line_len(buf) {
+        Some(len) if len < MAX_HEAD_BYTES => Reject::HeadTooLarge,
+        _ => Reject::UriTooLong,
+    }
+}
+
+/// Length of the request line (after any leading empty lines) up to its
+/// `\n`, or `None` while it has not ended.
+fn request_line_len(buf: &[u8]) -> Option<usize> {
+    let start = buf
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(buf.len());
+    buf[start..].iter().position(|&b| b == b'\n')
 }
 
 /// Maps a request-target to a route; the query string is ignored.
@@ -493,6 +532,10 @@ mod tests {
             Reject::BadRequest
         );
         assert_eq!(
+            rejected("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, \r\n\r\n"),
+            Reject::NotImplemented
+        );
+        assert_eq!(
             rejected("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n"),
             Reject::BadRequest
         );
@@ -579,6 +622,20 @@ mod tests {
             .map(|i| format!("X-{i}: v\r\n"))
             .collect();
         complete(&format!("GET / HTTP/1.1\r\nHost: a\r\n{enough}\r\n"));
+    }
+
+    #[test]
+    fn over_long_request_line_is_414_never_a_panic() {
+        let target = "a".repeat(MAX_HEAD_BYTES + 800);
+        for version in ["HTTP/1.1", "HTTP/1.2", "HTTP/2.0"] {
+            let raw = format!("GET /{target} {version}\r\nHost: a\r\n\r\n");
+            assert_eq!(rejected(&raw), Reject::UriTooLong, "{version}");
+            // Cut short, without its line end, too.
+            let cut = &raw[..MAX_HEAD_BYTES + 100];
+            assert_eq!(rejected(cut), Reject::UriTooLong, "{version} cut");
+        }
+        let long_field = format!("GET / HTTP/1.2\r\nHost: a\r\nX: {target}\r\n\r\n");
+        assert_eq!(rejected(&long_field), Reject::HeadTooLarge);
     }
 
     #[test]

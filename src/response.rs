@@ -25,6 +25,7 @@ pub enum Status {
     NotFound,
     MethodNotAllowed,
     HeadTooLarge,
+    UriTooLong,
     NotImplemented,
     VersionNotSupported,
 }
@@ -37,6 +38,7 @@ impl Status {
             Status::NotFound => b"HTTP/1.1 404 Not Found\r\n",
             Status::MethodNotAllowed => b"HTTP/1.1 405 Method Not Allowed\r\n",
             Status::HeadTooLarge => b"HTTP/1.1 431 Request Header Fields Too Large\r\n",
+            Status::UriTooLong => b"HTTP/1.1 414 URI Too Long\r\n",
             Status::NotImplemented => b"HTTP/1.1 501 Not Implemented\r\n",
             Status::VersionNotSupported => b"HTTP/1.1 505 HTTP Version Not Supported\r\n",
         }

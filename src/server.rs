@@ -141,18 +141,33 @@ fn pin(core: Option<core_affinity::CoreId>) -> Option<usize> {
 /// bind fails with "address in use" if anyone else holds the port.
 fn bind_all(config: &Config, count: usize) -> io::Result<(SocketAddr, Vec<StdListener>)> {
     let requested = SocketAddr::new(config.bind, config.port);
-    let probe = bind(requested, config.backlog, false)
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot bind {requested}: {e}")))?;
-    let local_addr = probe.local_addr()?;
+    let cannot = |e: io::Error| io::Error::new(e.kind(), format!("cannot bind {requested}: {e}"));
     if count == 1 {
-        return Ok((local_addr, vec![probe]));
+        let listener = bind(requested, config.backlog, false).map_err(cannot)?;
+        return Ok((listener.local_addr()?, vec![listener]));
     }
+    // The probe only binds: a listening probe could queue connections that
+    // are then reset when it closes.
+    let probe = claim(requested).map_err(cannot)?;
+    let local_addr = probe
+        .local_addr()?
+        .as_socket()
+        .ok_or_else(|| io::Error::other("the probe socket has no IP address"))?;
     drop(probe);
     let listeners = (0..count)
         .map(|_| bind(local_addr, config.backlog, true))
         .collect::<io::Result<Vec<_>>>()
         .map_err(|e| io::Error::new(e.kind(), format!("cannot bind {local_addr}: {e}")))?;
     Ok((local_addr, listeners))
+}
+
+/// Binds (without listening) a socket without `SO_REUSEPORT`: fails if
+/// anyone else holds the port.
+fn claim(addr: SocketAddr) -> io::Result<Socket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    Ok(socket)
 }
 
 fn bind(addr: SocketAddr, backlog: i32, reuse_port: bool) -> io::Result<StdListener> {

@@ -64,6 +64,7 @@ fn parse_responses(out: &[u8]) -> Vec<Response> {
             400 => "Bad Request",
             404 => "Not Found",
             405 => "Method Not Allowed",
+            414 => "URI Too Long",
             431 => "Request Header Fields Too Large",
             501 => "Not Implemented",
             505 => "HTTP Version Not Supported",
@@ -715,5 +716,9 @@ fn fixed_cases() {
     let fed = feed(&long, &[100, 5000]);
     assert!(fed.out.is_empty() && fed.unread.len() == MAX_HEAD_BYTES - 1);
     let fed = feed(&vec![b'a'; MAX_HEAD_BYTES], &[100, 5000]);
-    assert_eq!(check_well_formed(&fed)[0].status, 431);
+    assert_eq!(
+        check_well_formed(&fed)[0].status,
+        414,
+        "a request line over the limit"
+    );
 }

@@ -42,7 +42,7 @@ fn check_well_formed(fed: &Fed) {
             .and_then(|s| s.parse().ok())
             .expect("status line");
         assert!(
-            matches!(status, 200 | 400 | 404 | 405 | 431 | 501 | 505),
+            matches!(status, 200 | 400 | 404 | 405 | 414 | 431 | 501 | 505),
             "status {status}"
         );
         assert!(head.contains("\r\nServer: chopin\r\n"));
