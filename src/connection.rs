@@ -87,7 +87,11 @@ pub struct Connection {
 
 /// What one read-and-answer step left the connection to do.
 enum Step {
-    Continue,
+    /// The socket had no more to read: the next wait yields to other tasks.
+    Drained,
+    /// The read filled the buffer: the socket may hold more, and the next
+    /// wait returns at once.
+    Full,
     /// Answered with `Connection: close`, or the peer closed: flush and close.
     Close,
 }
@@ -135,18 +139,23 @@ impl Connection {
             if ready.is_writable() && !self.unsent.is_empty() {
                 self.flush_unsent()?;
             }
-            if reading && is_readable(ready) {
-                if let Step::Close = self.read_and_answer()? {
-                    return Ok(Step::Close);
-                }
-            }
-            if self.unsent.is_empty() && self.shared.shutdown.has_begun() {
+            let step = if reading && is_readable(ready) {
+                self.read_and_answer()?
+            } else {
+                Step::Drained
+            };
+            if matches!(step, Step::Close)
+                || (self.unsent.is_empty() && self.shared.shutdown.has_begun())
+            {
                 return Ok(Step::Close);
             }
-            // `ready()` returns at once while the socket stays readable and
-            // spends no task budget: without this, a client that keeps the
-            // buffer full could hold its worker and starve the others.
-            tokio::task::consume_budget().await;
+            // After a full read `ready()` returns at once and spends no task
+            // budget: without this, a client that keeps the buffer full could
+            // hold its worker and starve the others. (A short read cleared
+            // readiness, so the next wait yields anyway, at no cost here.)
+            if matches!(step, Step::Full) {
+                tokio::task::consume_budget().await;
+            }
         }
     }
 
@@ -164,9 +173,10 @@ impl Connection {
             let read = match self.read(&mut input[kept..]) {
                 Ok(0) => return Ok(Step::Close),
                 Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Step::Continue),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Step::Drained),
                 Err(e) => return Err(e),
             };
+            let full = kept + read == input.len();
             let input = &input[..kept + read];
 
             output.clear();
@@ -187,8 +197,10 @@ impl Connection {
             self.track_writer();
             Ok(if answered.close {
                 Step::Close
+            } else if full {
+                Step::Full
             } else {
-                Step::Continue
+                Step::Drained
             })
         })
     }
