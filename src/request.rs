@@ -84,13 +84,17 @@ pub fn parse(buf: &[u8]) -> Parsed {
             // the line only once it is whole, so a split cannot change the
             // answer (`HTTP/2` then `3`: 400, not 505), and judge its length
             // first, as for any other request line.
-            match request_line_len(buf) {
-                None if buf.len() < MAX_HEAD_BYTES => return Parsed::Partial,
-                None => return Parsed::Invalid(too_large(buf)),
-                Some(len) if len >= MAX_HEAD_BYTES => return Parsed::Invalid(too_large(buf)),
-                Some(_) => {}
+            let Some((start, line)) = request_line(buf) else {
+                return if buf.len() < MAX_HEAD_BYTES {
+                    Parsed::Partial
+                } else {
+                    Parsed::Invalid(Reject::UriTooLong)
+                };
+            };
+            if line.len() >= MAX_HEAD_BYTES {
+                return Parsed::Invalid(Reject::UriTooLong);
             }
-            return match refused_version(buf) {
+            return match refused_version(start, line) {
                 RefusedVersion::LaterMinor(at) => parse_as_http11(buf, at),
                 RefusedVersion::OtherMajor => Parsed::Invalid(Reject::VersionNotSupported),
                 RefusedVersion::Malformed => Parsed::Invalid(Reject::BadRequest),
@@ -211,13 +215,9 @@ enum RefusedVersion {
     Malformed,
 }
 
-fn refused_version(buf: &[u8]) -> RefusedVersion {
-    let start = buf
-        .iter()
-        .position(|&b| b != b'\r' && b != b'\n')
-        .unwrap_or(buf.len());
-    let line = &buf[start..];
-    let line = &line[..line.iter().position(|&b| b == b'\n').unwrap_or(line.len())];
+/// Sorts out the version of a whole request `line` (without its `\n`)
+/// that starts at offset `start` of the buffer.
+fn refused_version(start: usize, line: &[u8]) -> RefusedVersion {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let mut parts = line.split(|&b| b == b' ');
     let (Some(method), Some(target), Some(version), None) =
@@ -262,20 +262,21 @@ fn parse_as_http11(buf: &[u8], minor_at: usize) -> Parsed {
 /// Which limit a head over [`MAX_HEAD_BYTES`] broke: 414 when the request
 /// line alone is that long (the target is longer than we parse), else 431.
 fn too_large(buf: &[u8]) -> Reject {
-    match request_line_len(buf) {
-        Some(len) if len < MAX_HEAD_BYTES => Reject::HeadTooLarge,
+    match request_line(buf) {
+        Some((_, line)) if line.len() < MAX_HEAD_BYTES => Reject::HeadTooLarge,
         _ => Reject::UriTooLong,
     }
 }
 
-/// Length of the request line (after any leading empty lines) up to its
-/// `\n`, or `None` while it has not ended.
-fn request_line_len(buf: &[u8]) -> Option<usize> {
+/// The request line after any leading empty lines: its offset in `buf` and
+/// its bytes up to (not including) the `\n`, or `None` while it has not ended.
+fn request_line(buf: &[u8]) -> Option<(usize, &[u8])> {
     let start = buf
         .iter()
         .position(|&b| b != b'\r' && b != b'\n')
         .unwrap_or(buf.len());
-    buf[start..].iter().position(|&b| b == b'\n')
+    let len = buf[start..].iter().position(|&b| b == b'\n')?;
+    Some((start, &buf[start..start + len]))
 }
 
 /// Maps a request-target to a route; the query string is ignored.

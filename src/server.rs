@@ -148,7 +148,7 @@ fn bind_all(config: &Config, count: usize) -> io::Result<(SocketAddr, Vec<StdLis
     }
     // The probe only binds: a listening probe could queue connections that
     // are then reset when it closes.
-    let probe = claim(requested).map_err(cannot)?;
+    let probe = bound(requested, false).map_err(cannot)?;
     let local_addr = probe
         .local_addr()?
         .as_socket()
@@ -161,23 +161,21 @@ fn bind_all(config: &Config, count: usize) -> io::Result<(SocketAddr, Vec<StdLis
     Ok((local_addr, listeners))
 }
 
-/// Binds (without listening) a socket without `SO_REUSEPORT`: fails if
-/// anyone else holds the port.
-fn claim(addr: SocketAddr) -> io::Result<Socket> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    socket.set_reuse_address(true)?;
-    socket.bind(&addr.into())?;
-    Ok(socket)
-}
-
-fn bind(addr: SocketAddr, backlog: i32, reuse_port: bool) -> io::Result<StdListener> {
+/// A bound, not yet listening, socket. Without `SO_REUSEPORT` the bind
+/// fails if anyone else holds the port.
+fn bound(addr: SocketAddr, reuse_port: bool) -> io::Result<Socket> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
     if reuse_port {
         socket.set_reuse_port(true)?;
     }
-    socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
+    Ok(socket)
+}
+
+fn bind(addr: SocketAddr, backlog: i32, reuse_port: bool) -> io::Result<StdListener> {
+    let socket = bound(addr, reuse_port)?;
+    socket.set_nonblocking(true)?;
     socket.listen(backlog)?;
     Ok(socket.into())
 }
