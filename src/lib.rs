@@ -13,6 +13,7 @@ pub mod date;
 pub mod pipeline;
 pub mod request;
 pub mod response;
+pub mod scan;
 pub mod server;
 pub mod shutdown;
 

@@ -14,12 +14,16 @@
 //! * the output is whole responses; `Connection: close` on the last one
 //!   exactly when `close` is set;
 //! * split output, close flag, kept rest and body state are identical to the
-//!   unsplit case.
+//!   unsplit case;
+//! * the request fast path agrees with httparse: wherever
+//!   `request::parse_common` accepts a head (at any offset of the payload),
+//!   `request::parse_with_httparse` parses it to the same request.
 #![no_main]
 
 #[path = "../../tests/support/feed.rs"]
 mod feed;
 
+use chopin::request::{self, Parsed};
 use feed::{feed, Fed};
 use libfuzzer_sys::fuzz_target;
 
@@ -82,6 +86,22 @@ fn check_well_formed(fed: &Fed) {
     }
 }
 
+/// The fast path either declines or agrees with httparse, at every offset
+/// (a pipelined head starts anywhere).
+fn check_fast_path(payload: &[u8]) {
+    for start in 0..payload.len() {
+        let buf = &payload[start..];
+        if let Some(fast) = request::parse_common(buf) {
+            assert_eq!(
+                request::parse_with_httparse(buf),
+                Parsed::Complete(fast),
+                "fast path disagrees on {:?}",
+                String::from_utf8_lossy(buf)
+            );
+        }
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let Some((&first, rest)) = data.split_first() else {
         return;
@@ -94,6 +114,7 @@ fuzz_target!(|data: &[u8]| {
         .collect();
     points.sort_unstable();
 
+    check_fast_path(payload);
     let whole = feed(payload, &[]);
     check_well_formed(&whole);
     let split = feed(payload, &points);
