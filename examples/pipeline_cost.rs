@@ -11,7 +11,7 @@
 
 use chopin::date::DateCache;
 use chopin::pipeline::Pipeline;
-use chopin::response::{server_line, Fields};
+use chopin::response::{Fields, Fragments};
 
 const ACCEPT_PLAINTEXT: &str =
     "text/plain,text/html;q=0.9,application/xhtml+xml;q=0.9,application/xml;q=0.8,*/*;q=0.7";
@@ -32,7 +32,7 @@ fn main() {
     );
     let batch = request.repeat(16);
 
-    let server = server_line("chopin");
+    let fragments = Fragments::new("chopin");
     let mut date = DateCache::new();
     let mut pipeline = Pipeline::new();
     let mut out = Vec::with_capacity(64 * 1024);
@@ -40,7 +40,7 @@ fn main() {
     for _ in 0..batches {
         out.clear();
         let fields = Fields {
-            server: &server,
+            fragments: &fragments,
             date: date.refresh(),
         };
         let answered = pipeline.answer(batch.as_bytes(), &mut out, &fields);

@@ -7,21 +7,26 @@
 //! never from a timer task: a worker that sleeps for a minute wakes up with a
 //! date that is at most as old as the batch it is answering.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// `Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n`
 pub const DATE_LINE_LEN: usize = 37;
 
 /// A worker's cached `Date: ...\r\n` header line.
 pub struct DateCache {
-    second: u64,
+    /// The second the line shows, as the clock reads at its start and at
+    /// the start of the next: a read inside `[start, next)` reuses the line,
+    /// which costs two comparisons instead of a subtraction from the epoch.
+    start: SystemTime,
+    next: SystemTime,
     line: [u8; DATE_LINE_LEN],
 }
 
 impl DateCache {
     pub fn new() -> DateCache {
         let mut cache = DateCache {
-            second: u64::MAX,
+            start: UNIX_EPOCH,
+            next: UNIX_EPOCH,
             line: [0; DATE_LINE_LEN],
         };
         cache.refresh();
@@ -29,14 +34,15 @@ impl DateCache {
     }
 
     /// The header line for the current second, re-rendered if the second
-    /// has changed since the last call.
+    /// has changed since the last call (either way: a clock stepped back
+    /// re-renders too).
     pub fn refresh(&mut self) -> &[u8; DATE_LINE_LEN] {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        if now != self.second {
-            self.second = now;
-            self.line = render(now);
+        let now = SystemTime::now();
+        if now >= self.next || now < self.start {
+            let second = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            self.start = UNIX_EPOCH + Duration::from_secs(second);
+            self.next = self.start + Duration::from_secs(1);
+            self.line = render(second);
         }
         &self.line
     }

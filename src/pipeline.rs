@@ -120,16 +120,16 @@ fn reject_status(reject: Reject) -> Status {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::response::server_line;
+    use crate::response::Fragments;
 
     const DATE: &[u8; crate::date::DATE_LINE_LEN] = b"Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n";
     const PLAIN: &str = "GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n";
     const JSON: &str = "GET /json HTTP/1.1\r\nHost: a\r\n\r\n";
 
     fn run(pipeline: &mut Pipeline, input: &[u8]) -> (String, Answered) {
-        let server = server_line("chopin");
+        let fragments = Fragments::new("chopin");
         let fields = Fields {
-            server: &server,
+            fragments: &fragments,
             date: DATE,
         };
         let mut out = Vec::new();

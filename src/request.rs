@@ -196,13 +196,21 @@ fn name_is(name: &[u8], lower: &[u8]) -> bool {
             .all(|(&n, &l)| n | 0x20 == l)
 }
 
-/// Strips spaces from both ends (the fast path has no tabs).
+/// Strips spaces from both ends (the fast path has no tabs). The usual
+/// `name: value` has one space before the value and none after: that case
+/// costs two comparisons.
+#[inline]
 fn trim_spaces(mut bytes: &[u8]) -> &[u8] {
-    while let [b' ', rest @ ..] = bytes {
+    if let [b' ', rest @ ..] = bytes {
         bytes = rest;
     }
-    while let [rest @ .., b' '] = bytes {
-        bytes = rest;
+    if let [b' ', ..] | [.., b' '] = bytes {
+        while let [b' ', rest @ ..] = bytes {
+            bytes = rest;
+        }
+        while let [rest @ .., b' '] = bytes {
+            bytes = rest;
+        }
     }
     bytes
 }

@@ -4,7 +4,7 @@
 
 use chopin::pipeline::{Answered, Pipeline};
 use chopin::request::MAX_HEAD_BYTES;
-use chopin::response::{server_line, Fields};
+use chopin::response::{Fields, Fragments};
 
 /// The fixed `Date` line, so outputs compare byte for byte.
 pub const DATE: &[u8; chopin::date::DATE_LINE_LEN] = b"Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n";
@@ -35,9 +35,9 @@ impl std::fmt::Debug for Fed {
 /// rest of each call is prepended to the next piece; after `close` the
 /// remaining pieces are dropped unread.
 pub fn feed(input: &[u8], cuts: &[usize]) -> Fed {
-    let server = server_line("chopin");
+    let fragments = Fragments::new("chopin");
     let fields = Fields {
-        server: &server,
+        fragments: &fragments,
         date: DATE,
     };
     let mut points: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
