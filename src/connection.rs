@@ -198,8 +198,12 @@ impl Connection {
                 output,
                 date,
             } = scratch;
+            // Each copy below is guarded: most are of nothing, and a copy of
+            // an unknown length is a `memcpy` call even then.
             let kept = self.unread.len();
-            input[..kept].copy_from_slice(&self.unread);
+            if kept > 0 {
+                input[..kept].copy_from_slice(&self.unread);
+            }
             let read = match self.read(&mut input[kept..]) {
                 Ok(0) => return Ok(Step::Close),
                 Ok(n) => n,
@@ -219,7 +223,9 @@ impl Connection {
 
             if self.unsent.is_empty() {
                 let written = self.write(output)?;
-                self.unsent.extend_from_slice(&output[written..]);
+                if written < output.len() {
+                    self.unsent.extend_from_slice(&output[written..]);
+                }
             } else {
                 self.unsent.extend_from_slice(output);
                 self.flush_unsent()?;
@@ -289,7 +295,9 @@ impl Connection {
             self.unread = Vec::new();
         }
         self.unread.clear();
-        self.unread.extend_from_slice(rest);
+        if !rest.is_empty() {
+            self.unread.extend_from_slice(rest);
+        }
         if rest.is_empty() || self.pipeline.in_body() {
             self.head_deadline = None;
         } else if progressed || self.head_deadline.is_none() {
