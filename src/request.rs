@@ -144,7 +144,7 @@ pub fn parse_common(buf: &[u8]) -> Option<Request> {
         match name.len() {
             4 if name_is(name, b"host") => {
                 hosts += 1;
-                if !value.iter().all(|&b| HOST_BYTES[usize::from(b)]) {
+                if !is_host(value) {
                     return None;
                 }
             }
@@ -176,24 +176,42 @@ pub fn parse_common(buf: &[u8]) -> Option<Request> {
 /// Whether the field `name` (token bytes only) is `lower` (lowercase
 /// letters and `-`) in any case. Setting bit 5 lowercases a letter and
 /// leaves `-` alone; of the token bytes only the letters of `lower` map to
-/// its bytes, so the comparison is exact. Eight bytes a step.
+/// its bytes, so the comparison is exact. Names of 4 to 16 bytes are
+/// compared as two overlapping words (first and last 4 or 8 bytes).
 #[inline]
 fn name_is(name: &[u8], lower: &[u8]) -> bool {
-    const CASE: u64 = u64::from_ne_bytes([0x20; 8]);
     if name.len() != lower.len() {
         return false;
     }
-    let mut words = name.chunks_exact(8).zip(lower.chunks_exact(8));
-    let words_equal = words.all(|(n, l)| {
-        let n = u64::from_le_bytes(n.try_into().expect("eight bytes"));
-        n | CASE == u64::from_le_bytes(l.try_into().expect("eight bytes"))
+    let n = name.len();
+    let word4 = |b: &[u8]| u32::from_le_bytes(b.try_into().expect("four bytes"));
+    let word8 = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("eight bytes"));
+    match n {
+        4..=7 => {
+            const CASE: u32 = u32::from_ne_bytes([0x20; 4]);
+            word4(&name[..4]) | CASE == word4(&lower[..4])
+                && word4(&name[n - 4..]) | CASE == word4(&lower[n - 4..])
+        }
+        8..=16 => {
+            const CASE: u64 = u64::from_ne_bytes([0x20; 8]);
+            word8(&name[..8]) | CASE == word8(&lower[..8])
+                && word8(&name[n - 8..]) | CASE == word8(&lower[n - 8..])
+        }
+        _ => name.iter().zip(lower).all(|(&n, &l)| n | 0x20 == l),
+    }
+}
+
+/// Whether every byte of `value` is a [`HOST_BYTES`] byte. Eight lookups
+/// at a time, combined without a branch each: half the instructions of
+/// stopping at the first bad byte, and a bad Host is rare.
+#[inline]
+fn is_host(value: &[u8]) -> bool {
+    let ok = |b: &u8| HOST_BYTES[usize::from(*b)];
+    let mut words = value.chunks_exact(8);
+    let words_ok = words.by_ref().fold(true, |all, word| {
+        all & word.iter().fold(true, |all, b| all & ok(b))
     });
-    let tail = name.len() / 8 * 8;
-    words_equal
-        && name[tail..]
-            .iter()
-            .zip(&lower[tail..])
-            .all(|(&n, &l)| n | 0x20 == l)
+    words_ok && words.remainder().iter().all(ok)
 }
 
 /// Strips spaces from both ends (the fast path has no tabs). The usual
@@ -582,6 +600,33 @@ mod tests {
         match parse(raw.as_bytes()) {
             Parsed::Invalid(reject) => reject,
             other => panic!("{raw:?} parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn name_is_compares_any_case_exactly() {
+        for lower in [
+            "host",
+            "expect",
+            "connection",
+            "content-length",
+            "transfer-encoding",
+        ] {
+            let upper = lower.to_ascii_uppercase();
+            assert!(name_is(lower.as_bytes(), lower.as_bytes()));
+            assert!(name_is(upper.as_bytes(), lower.as_bytes()));
+            for at in 0..lower.len() {
+                // Any other token byte at any position is another name.
+                for b in (0..=255u8).filter(|b| TOKEN_BYTES[usize::from(*b)]) {
+                    let mut name = lower.as_bytes().to_vec();
+                    if b.to_ascii_lowercase() == name[at] {
+                        continue;
+                    }
+                    name[at] = b;
+                    assert!(!name_is(&name, lower.as_bytes()), "{name:?} is not {lower}");
+                }
+            }
+            assert!(!name_is(&lower.as_bytes()[1..], lower.as_bytes()));
         }
     }
 
