@@ -132,31 +132,39 @@ pub fn parse_common(buf: &[u8]) -> Option<Request> {
         if fields > MAX_HEADERS {
             return None;
         }
-        let name_len = line
-            .iter()
-            .take_while(|&&b| TOKEN_BYTES[usize::from(b)])
-            .count();
-        let (name, rest) = line.split_at(name_len);
-        let ([b':', value @ ..], false) = (rest, name.is_empty()) else {
-            return None;
-        };
-        let value = trim_spaces(value);
-        match name.len() {
-            4 if name_is(name, b"host") => {
-                hosts += 1;
-                if !is_host(value) {
-                    return None;
-                }
+        // The two fields this path acts on are recognised by their first
+        // bytes, which needs no check of the name's bytes; any other name is
+        // checked byte by byte and, if it is one that httparse's path must
+        // judge, declined.
+        if let Some(value) = field_value(line, b"host") {
+            hosts += 1;
+            if !is_host(trim_spaces(value)) {
+                return None;
             }
-            10 if name_is(name, b"connection") => match value {
+        } else if let Some(value) = field_value(line, b"connection") {
+            match trim_spaces(value) {
                 b"keep-alive" => {}
                 b"close" => close = true,
                 _ => return None,
-            },
-            6 if name_is(name, b"expect") => return None,
-            14 if name_is(name, b"content-length") => return None,
-            17 if name_is(name, b"transfer-encoding") => return None,
-            _ => {}
+            }
+        } else {
+            let name_len = line
+                .iter()
+                .take_while(|&&b| TOKEN_BYTES[usize::from(b)])
+                .count();
+            let (name, rest) = line.split_at(name_len);
+            if name.is_empty() || rest.first() != Some(&b':') {
+                return None;
+            }
+            let judged_by_httparse = match name.len() {
+                6 => name_is(name, b"expect"),
+                14 => name_is(name, b"content-length"),
+                17 => name_is(name, b"transfer-encoding"),
+                _ => false,
+            };
+            if judged_by_httparse {
+                return None;
+            }
         }
     }
     if hosts != 1 {
@@ -173,10 +181,21 @@ pub fn parse_common(buf: &[u8]) -> Option<Request> {
     })
 }
 
-/// Whether the field `name` (token bytes only) is `lower` (lowercase
-/// letters and `-`) in any case. Setting bit 5 lowercases a letter and
-/// leaves `-` alone; of the token bytes only the letters of `lower` map to
-/// its bytes, so the comparison is exact. Names of 4 to 16 bytes are
+/// The value of a field line (visible ASCII and spaces, no CRLF) whose
+/// name is `lower`, in any case; `None` for any other line.
+#[inline]
+fn field_value<'a>(line: &'a [u8], lower: &[u8]) -> Option<&'a [u8]> {
+    let (name, rest) = line.split_at_checked(lower.len())?;
+    match rest {
+        [b':', value @ ..] if name_is(name, lower) => Some(value),
+        _ => None,
+    }
+}
+
+/// Whether the field `name` is `lower` (lowercase letters and `-`) in any
+/// case. Setting bit 5 lowercases a letter and leaves `-` alone; the only
+/// other bytes it maps onto `lower`'s are the other case of each letter and
+/// CR onto `-`, and names never hold a CR, so the comparison is exact. Names of 4 to 16 bytes are
 /// compared as two overlapping words (first and last 4 or 8 bytes).
 #[inline]
 fn name_is(name: &[u8], lower: &[u8]) -> bool {
