@@ -96,7 +96,8 @@ pub fn parse(buf: &[u8]) -> Parsed {
 /// request (its header names byte by byte, a runtime SIMD dispatch per
 /// value, UTF-8 validation of the target), over half of the server's user
 /// time for `/plaintext`; this path scans 16 bytes per step and spends
-/// ≈300 (README, "Performance notes").
+/// ≈600 on the same head (617 in `examples/pipeline_cost`, routing
+/// included; README, "Performance notes").
 pub fn parse_common(buf: &[u8]) -> Option<Request> {
     let buf = &buf[..buf.len().min(MAX_HEAD_BYTES)];
     let (method, target_at) = if buf.starts_with(b"GET /") {

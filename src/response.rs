@@ -203,8 +203,9 @@ impl Fields<'_> {
 /// A fixed stack buffer for the JSON body. serde_json writes a value in
 /// many small pieces (`{`, `"`, a string, ...): into `&mut [u8]` each piece
 /// became a `memcpy`/`memset` call of a variable length; here a piece is a
-/// bounds check and a copy the compiler sees whole (≈200 fewer instructions
-/// per `/json` response, `scripts/bench --profile`).
+/// bounds check and a copy the compiler sees whole (five `memset` calls
+/// fewer per `/json` response; with the fused head and the cheaper `Date`
+/// check, 156 instructions fewer, `scripts/bench --profile`).
 struct StackBuffer {
     bytes: [u8; 64],
     len: usize,
