@@ -6,14 +6,15 @@
 //! Byte by byte that cost ≈7 instructions a byte; as one `u64` at a time
 //! (SWAR) ≈1.6; with one SSE2 compare per 16 bytes ≈0.6. Measured on the
 //! whole server (`scripts/bench --profile`, TFB `/plaintext`): 1,836
-//! instructions per request with the byte loop, 1,424 with SWAR, 1,151 with
-//! SSE2 (README, "Performance notes"). On the final code, SSE2 against SWAR
-//! alone, `examples/pipeline_cost` over 32,000 requests: 26,090,658 against
-//! 30,128,658 instructions for `/plaintext` (126 a request), 35,754,634
-//! against 39,440,634 for `/json` (115 a request). That is the measured
-//! reason for this module's one `unsafe` block: an unaligned 16-byte load. SSE2 is part of
-//! x86-64 itself, so there is no feature detection; elsewhere the SWAR loop
-//! runs. Both give the same answer (tested below on every byte value).
+//! instructions per request with the byte loop, 1,424 with SWAR, 1,151
+//! with SSE2 (README, "Performance notes"). On the final code, SSE2 against
+//! SWAR alone, `examples/pipeline_cost` over 32,000 requests: 26,090,658
+//! against 30,128,658 instructions for `/plaintext` (126 a request),
+//! 35,754,634 against 39,440,634 for `/json` (115 a request). That is the
+//! measured reason for this module's one `unsafe` block, an unaligned
+//! 16-byte load. SSE2 is part of x86-64 itself, so there is no feature
+//! detection; elsewhere the SWAR loop runs. Both give the same answer
+//! (tested below on every byte value).
 
 /// The length of the run at the start of `bytes` of bytes within
 /// `LOW..=b'~'`: `LOW = b'!'` for a request-target, `b' '` for a field line.
