@@ -309,7 +309,7 @@ pub fn parse_with_httparse(buf: &[u8]) -> Parsed {
         match name.len() {
             4 if is_named(name, b"Host") => {
                 hosts += 1;
-                if !value.iter().all(|&b| HOST_BYTES[usize::from(b)]) {
+                if !is_host(value) {
                     return Parsed::Invalid(Reject::BadRequest);
                 }
             }
@@ -531,66 +531,26 @@ fn is_named(name: &[u8], usual: &[u8]) -> bool {
 /// The bytes of `Host = uri-host [ ":" port ]`: reg-name, IPv4 or IP-literal
 /// characters. An empty value is valid (RFC 9110 7.2 allows it for URIs
 /// without an authority). A table: this runs for every request.
-static HOST_BYTES: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        table[b] = c.is_ascii_alphanumeric()
-            || matches!(
-                c,
-                b'-' | b'.'
-                    | b'_'
-                    | b'~'
-                    | b'%'
-                    | b'!'
-                    | b'$'
-                    | b'&'
-                    | b'\''
-                    | b'('
-                    | b')'
-                    | b'*'
-                    | b'+'
-                    | b','
-                    | b';'
-                    | b'='
-                    | b':'
-                    | b'['
-                    | b']'
-            );
-        b += 1;
-    }
-    table
-};
+static HOST_BYTES: [bool; 256] = alphanumeric_and(b"-._~%!$&'()*+,;=:[]");
 
 /// RFC 9110 5.6.2 `tchar`: the bytes of a field name (httparse's set).
-static TOKEN_BYTES: [bool; 256] = {
+static TOKEN_BYTES: [bool; 256] = alphanumeric_and(b"!#$%&'*+-.^_`|~");
+
+/// A byte table: ASCII letters and digits, and `extra`.
+const fn alphanumeric_and(extra: &[u8]) -> [bool; 256] {
     let mut table = [false; 256];
     let mut b = 0;
     while b < 256 {
-        let c = b as u8;
-        table[b] = c.is_ascii_alphanumeric()
-            || matches!(
-                c,
-                b'!' | b'#'
-                    | b'$'
-                    | b'%'
-                    | b'&'
-                    | b'\''
-                    | b'*'
-                    | b'+'
-                    | b'-'
-                    | b'.'
-                    | b'^'
-                    | b'_'
-                    | b'`'
-                    | b'|'
-                    | b'~'
-            );
+        table[b] = (b as u8).is_ascii_alphanumeric();
         b += 1;
     }
+    let mut i = 0;
+    while i < extra.len() {
+        table[extra[i] as usize] = true;
+        i += 1;
+    }
     table
-};
+}
 
 /// Strips optional whitespace (SP / HTAB) from both ends.
 fn trim(bytes: &[u8]) -> &[u8] {
@@ -621,6 +581,24 @@ mod tests {
             Parsed::Invalid(reject) => reject,
             other => panic!("{raw:?} parsed as {other:?}"),
         }
+    }
+
+    #[test]
+    fn byte_tables() {
+        let set = |table: &[bool; 256]| -> Vec<u8> {
+            (0..=255u8).filter(|&b| table[usize::from(b)]).collect()
+        };
+        let mut tchar: Vec<u8> = (b'0'..=b'9')
+            .chain(b'A'..=b'Z')
+            .chain(b'a'..=b'z')
+            .collect();
+        let mut host = tchar.clone();
+        tchar.extend_from_slice(b"!#$%&'*+-.^_`|~");
+        host.extend_from_slice(b"-._~%!$&'()*+,;=:[]");
+        tchar.sort_unstable();
+        host.sort_unstable();
+        assert_eq!(set(&TOKEN_BYTES), tchar);
+        assert_eq!(set(&HOST_BYTES), host);
     }
 
     #[test]

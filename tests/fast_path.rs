@@ -8,6 +8,9 @@
 //! of edge cases, and in the fuzzer (fuzz/fuzz_targets/pipeline.rs). The
 //! tests also fail if the fast path stops taking the requests it is for.
 
+#[path = "support/casing.rs"]
+mod casing;
+
 use chopin::request::{parse, parse_common, parse_with_httparse, Method, Parsed, Route};
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -153,18 +156,7 @@ fn size_limit_is_left_to_httparse() {
 // Generated heads: mostly valid, with every kind of near miss.
 
 fn casing(word: &'static str) -> impl Strategy<Value = String> {
-    any::<u32>().prop_map(move |mask| {
-        word.chars()
-            .enumerate()
-            .map(|(i, c)| {
-                if mask >> (i % 32) & 1 == 1 {
-                    c.to_ascii_uppercase()
-                } else {
-                    c.to_ascii_lowercase()
-                }
-            })
-            .collect()
-    })
+    any::<u32>().prop_map(move |mask| casing::casing(word, mask))
 }
 
 fn field_name() -> impl Strategy<Value = String> {

@@ -14,9 +14,12 @@
 //!   `Connection: close` response and `close = true`;
 //! * after `close = true` nothing more is answered.
 
+#[path = "support/casing.rs"]
+mod casing;
 #[path = "support/feed.rs"]
 mod feed;
 
+use casing::casing;
 use chopin::request::MAX_HEAD_BYTES;
 use feed::{feed, Fed, DATE};
 use proptest::collection::vec;
@@ -202,21 +205,6 @@ struct Req {
     extra: Vec<(String, String)>,
     close: bool,
     body: Vec<u8>,
-}
-
-/// `name` with the letters whose bit is set in `mask` upper-cased and the
-/// others lower-cased.
-fn casing(name: &str, mask: u32) -> String {
-    name.chars()
-        .enumerate()
-        .map(|(i, c)| {
-            if mask >> (i % 32) & 1 == 1 {
-                c.to_ascii_uppercase()
-            } else {
-                c.to_ascii_lowercase()
-            }
-        })
-        .collect()
 }
 
 impl Req {
