@@ -89,11 +89,8 @@ pub struct Connection {
 
 /// What one read-and-answer step left the connection to do.
 enum Step {
-    /// The socket had no more to read: the next wait yields to other tasks.
-    Drained,
-    /// The read filled the buffer: the socket may hold more, and the next
-    /// wait returns at once.
-    Full,
+    /// Answered what there was; wait for the socket again.
+    Open,
     /// Answered with `Connection: close`, or the peer closed: flush and close.
     Close,
 }
@@ -140,20 +137,17 @@ impl Connection {
             let step = if readable {
                 self.read_and_answer()?
             } else {
-                Step::Drained
+                Step::Open
             };
             if matches!(step, Step::Close)
                 || (self.unsent.is_empty() && self.shared.shutdown.has_begun())
             {
                 return Ok(Step::Close);
             }
-            // After a full read `ready()` returns at once and spends no task
-            // budget: without this, a client that keeps the buffer full could
-            // hold its worker and starve the others. (A short read cleared
-            // readiness, so the next wait yields anyway, at no cost here.)
-            if matches!(step, Step::Full) {
-                tokio::task::consume_budget().await;
-            }
+            // Fairness needs nothing here: `poll_read_ready` spends tokio's
+            // cooperative budget each time it finds the socket ready, so a
+            // client that keeps the buffer full is made to yield like any
+            // other task (a short read cleared readiness: the next wait parks).
         }
     }
 
@@ -207,10 +201,9 @@ impl Connection {
             let read = match self.read(&mut input[kept..]) {
                 Ok(0) => return Ok(Step::Close),
                 Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Step::Drained),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Step::Open),
                 Err(e) => return Err(e),
             };
-            let full = kept + read == input.len();
             let input = &input[..kept + read];
 
             output.clear();
@@ -233,10 +226,8 @@ impl Connection {
             self.track_writer();
             Ok(if answered.close {
                 Step::Close
-            } else if full {
-                Step::Full
             } else {
-                Step::Drained
+                Step::Open
             })
         })
     }

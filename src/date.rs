@@ -39,10 +39,16 @@ impl DateCache {
     pub fn refresh(&mut self) -> &[u8; DATE_LINE_LEN] {
         let now = SystemTime::now();
         if now >= self.next || now < self.start {
-            let second = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-            self.start = UNIX_EPOCH + Duration::from_secs(second);
+            (self.start, self.line) = match now.duration_since(UNIX_EPOCH) {
+                Ok(since) => {
+                    let second = since.as_secs();
+                    (UNIX_EPOCH + Duration::from_secs(second), render(second))
+                }
+                // A clock before 1970: show the epoch, and keep that line
+                // for a second like any other.
+                Err(_) => (now, render(0)),
+            };
             self.next = self.start + Duration::from_secs(1);
-            self.line = render(second);
         }
         &self.line
     }

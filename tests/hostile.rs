@@ -1530,3 +1530,94 @@ fn sigterm_under_load(flavour: Flavour) {
 both_flavours! {
     sigterm_under_load_exits_cleanly => super::sigterm_under_load;
 }
+
+// ---------------------------------------------------------------------------
+// 6. A client that keeps its worker busy
+// ---------------------------------------------------------------------------
+
+/// One worker; a client writes pipelined requests as fast as the socket
+/// takes them and reads the answers as fast as they come, so its socket is
+/// readable again after every (full) read. A second client on the same worker must
+/// still get each answer promptly: the connection loop waits with
+/// `poll_read_ready`, which spends tokio's cooperative budget, so the busy
+/// task yields. (A loop that never yielded would starve the second client
+/// for as long as the first keeps sending: the bound below would fail.)
+fn busy_client_does_not_starve_another(flavour: Flavour) {
+    let _serial = serial();
+    let server = start_in_process(Config::for_tests(flavour, 1));
+    let addr = server.local_addr();
+    let busy = connect(addr);
+    let mut busy_writer = busy.try_clone().unwrap();
+    let mut busy_reader = busy.try_clone().unwrap();
+    // Large heads, small answers: the server's reads stay full (it cannot
+    // outrun the writer) and its output stays far below the unsent limit,
+    // so neither a short read nor backpressure parks the busy task.
+    let request = format!(
+        "GET /plaintext HTTP/1.1\r\nHost: a\r\nX-Pad: {}\r\n\r\n",
+        "p".repeat(4000)
+    );
+    let batch = request.repeat(16).into_bytes();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        thread::spawn(move || {
+            let mut batches = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if busy_writer.write_all(&batch).is_err() {
+                    break;
+                }
+                batches += 1;
+            }
+            batches
+        })
+    };
+    let reader = {
+        let stop = stop.clone();
+        thread::spawn(move || {
+            let mut buf = vec![0u8; 256 * 1024];
+            let mut bytes = 0u64;
+            busy_reader
+                .set_read_timeout(Some(Duration::from_millis(200)))
+                .unwrap();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                match busy_reader.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => bytes += n as u64,
+                    Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                    Err(_) => break,
+                }
+            }
+            bytes
+        })
+    };
+    // Let the busy client get going before the other one arrives.
+    thread::sleep(Duration::from_millis(300));
+    let mut other = connect(addr);
+    let mut slowest = Duration::ZERO;
+    for _ in 0..20 {
+        let started = Instant::now();
+        exchange(&mut other, &MIX);
+        slowest = slowest.max(started.elapsed());
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = busy.shutdown(std::net::Shutdown::Both);
+    let batches = writer.join().unwrap();
+    let answered = reader.join().unwrap();
+    eprintln!(
+        "{flavour}: busy client sent {batches} batches of 16 requests, read {answered} bytes; \
+         the other client's slowest of 20 exchanges took {slowest:.2?}"
+    );
+    assert!(
+        answered > 64 << 10,
+        "the busy client was barely served ({answered} bytes), so it tested nothing"
+    );
+    assert!(
+        slowest < Duration::from_secs(2),
+        "the other client waited {slowest:.2?} for an answer behind a busy one"
+    );
+    server.shutdown();
+}
+
+both_flavours! {
+    busy_client_does_not_starve_another => super::busy_client_does_not_starve_another;
+}
