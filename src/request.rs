@@ -77,7 +77,7 @@ pub enum Parsed {
 /// client sends in one pass over the bytes, and declines anything else;
 /// [`parse_with_httparse`] decides everything it declines, every error
 /// included. Whatever the first accepts, the second parses to the same
-/// [`Request`] (checked by `tests/properties.rs` and by the fuzzer).
+/// [`Request`] (checked by `tests/fast_path.rs` and by the fuzzer).
 pub fn parse(buf: &[u8]) -> Parsed {
     match parse_common(buf) {
         Some(req) => Parsed::Complete(req),
@@ -194,10 +194,12 @@ fn field_value<'a>(line: &'a [u8], lower: &[u8]) -> Option<&'a [u8]> {
 }
 
 /// Whether the field `name` is `lower` (lowercase letters and `-`) in any
-/// case. Setting bit 5 lowercases a letter and leaves `-` alone; the only
-/// other bytes it maps onto `lower`'s are the other case of each letter and
-/// CR onto `-`, and names never hold a CR, so the comparison is exact. Names of 4 to 16 bytes are
-/// compared as two overlapping words (first and last 4 or 8 bytes).
+/// case; both parsers' name checks. Setting bit 5 lowercases a letter and
+/// leaves `-` alone; the only other bytes it maps onto `lower`'s are the
+/// other case of each letter and CR onto `-`, and names never hold a CR
+/// (the fast path's lines have none, httparse's names are tchar), so the
+/// comparison is exact. Names of 4 to 16 bytes are compared as two
+/// overlapping words (first and last 4 or 8 bytes).
 #[inline]
 fn name_is(name: &[u8], lower: &[u8]) -> bool {
     if name.len() != lower.len() {
@@ -304,19 +306,18 @@ pub fn parse_with_httparse(buf: &[u8]) -> Parsed {
         // httparse strips the value's leading and trailing whitespace.
         let value = header.value;
         // Dispatch on length first, so most fields (Accept, User-Agent, ...)
-        // cost one comparison; then try the usual spelling before the
-        // case-insensitive one.
+        // cost one comparison.
         match name.len() {
-            4 if is_named(name, b"Host") => {
+            4 if name_is(name, b"host") => {
                 hosts += 1;
                 if !is_host(value) {
                     return Parsed::Invalid(Reject::BadRequest);
                 }
             }
-            6 if is_named(name, b"Expect") => {
+            6 if name_is(name, b"expect") => {
                 expects_continue |= value.eq_ignore_ascii_case(b"100-continue");
             }
-            10 if is_named(name, b"Connection") => match value {
+            10 if name_is(name, b"connection") => match value {
                 b"keep-alive" => keep_alive_token = true,
                 b"close" => close = true,
                 _ => {
@@ -326,7 +327,7 @@ pub fn parse_with_httparse(buf: &[u8]) -> Parsed {
                     }
                 }
             },
-            14 if is_named(name, b"Content-Length") => {
+            14 if name_is(name, b"content-length") => {
                 let Some(len) = parse_content_length(value) else {
                     return Parsed::Invalid(Reject::BadRequest);
                 };
@@ -337,7 +338,7 @@ pub fn parse_with_httparse(buf: &[u8]) -> Parsed {
             }
             // Several field lines form one list; its final coding is what
             // matters, and that is in the last line.
-            17 if is_named(name, b"Transfer-Encoding") => {
+            17 if name_is(name, b"transfer-encoding") => {
                 transfer_encoding = Some(value);
             }
             _ => {}
@@ -520,12 +521,6 @@ fn parse_content_length(value: &[u8]) -> Option<u64> {
         result = Some(n);
     }
     result
-}
-
-/// A field name, compared case-insensitively; the usual spelling is tried
-/// first because it is what nearly every client sends.
-fn is_named(name: &[u8], usual: &[u8]) -> bool {
-    name == usual || name.eq_ignore_ascii_case(usual)
 }
 
 /// The bytes of `Host = uri-host [ ":" port ]`: reg-name, IPv4 or IP-literal
