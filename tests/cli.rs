@@ -84,6 +84,11 @@ struct Running {
 }
 
 impl Running {
+    /// Asserts that the startup line contains `part`.
+    fn assert_startup_says(&self, part: &str) {
+        assert!(self.startup.contains(part), "{}", self.startup);
+    }
+
     /// Starts `cmd` and waits for its startup line (the readiness signal).
     fn start(mut cmd: Command) -> Running {
         let mut child = cmd.spawn().expect("spawn chopin");
@@ -302,18 +307,10 @@ fn every_runtime_spelling_starts() {
     let mut cmd = local(&[]);
     cmd.env("CHOPIN_RUNTIME", "Multi_Thread");
     let server = Running::start(cmd);
-    assert!(
-        server.startup.contains(": multithread runtime, "),
-        "{}",
-        server.startup
-    );
+    server.assert_startup_says(": multithread runtime, ");
     server.stop();
     let server = Running::start(local(&[]));
-    assert!(
-        server.startup.contains(": per-core runtime, "),
-        "{}",
-        server.startup
-    );
+    server.assert_startup_says(": per-core runtime, ");
     server.stop();
 }
 
@@ -472,21 +469,13 @@ fn shared_listener_layout() {
         "--listeners",
         "shared",
     ]));
-    assert!(
-        server.startup.contains(", 1 listener(s), "),
-        "{}",
-        server.startup
-    );
+    server.assert_startup_says(", 1 listener(s), ");
     for _ in 0..4 {
         Conn::open(server.addr).assert_alive();
     }
     server.stop();
     let server = Running::start(local(&["--runtime", "multithread"]));
-    assert!(
-        server.startup.contains(", 2 listener(s), "),
-        "{}",
-        server.startup
-    );
+    server.assert_startup_says(", 2 listener(s), ");
     server.stop();
 }
 
@@ -544,10 +533,6 @@ fn pinning_follows_the_affinity_mask() {
     }
     // --pin false says so.
     let server = Running::start(local(&["--pin", "false"]));
-    assert!(
-        server.startup.contains(", not pinned, "),
-        "{}",
-        server.startup
-    );
+    server.assert_startup_says(", not pinned, ");
     server.stop();
 }

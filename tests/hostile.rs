@@ -760,6 +760,31 @@ fn config(flavour: Flavour, header: Duration, idle: Option<Duration>) -> Config 
     cfg
 }
 
+/// Reads `stream` until the server closes it: nothing more may arrive, and
+/// the close must come at least [`HALF_A_SECOND`] (the tests' timeout)
+/// after `since` and before `within`. Returns how long after `since`.
+fn closed_without_answer(
+    stream: &mut TcpStream,
+    since: Instant,
+    within: Duration,
+    what: &str,
+) -> Duration {
+    let (buf, how, closed) = read_to_close(stream, Duration::from_secs(5));
+    let after = closed - since;
+    assert_closed(&how, what);
+    assert!(
+        buf.is_empty(),
+        "{what}: answered {:?}",
+        String::from_utf8_lossy(&buf)
+    );
+    assert!(
+        after >= HALF_A_SECOND,
+        "{what}: closed after {after:?}, before the timeout"
+    );
+    assert!(after < within, "{what}: closed only after {after:?}");
+    after
+}
+
 /// Half a request head, then nothing: closed after the header timeout,
 /// without an answer.
 fn half_head_is_closed(flavour: Flavour) {
@@ -768,22 +793,7 @@ fn half_head_is_closed(flavour: Flavour) {
     let mut c = connect(server.local_addr());
     let sent = Instant::now();
     c.write_all(b"GET /plaintext HTTP/1.1\r\nHo").unwrap();
-    let (buf, how, closed) = read_to_close(&mut c, Duration::from_secs(5));
-    let after = closed - sent;
-    assert_closed(&how, "half a head");
-    assert!(
-        buf.is_empty(),
-        "answered {:?}",
-        String::from_utf8_lossy(&buf)
-    );
-    assert!(
-        after >= HALF_A_SECOND,
-        "closed after {after:?}, before the timeout"
-    );
-    assert!(
-        after < Duration::from_secs(3),
-        "closed only after {after:?}"
-    );
+    let after = closed_without_answer(&mut c, sent, Duration::from_secs(3), "half a head");
     eprintln!("{flavour}: half a head closed after {after:.2?}");
     server.shutdown();
 }
@@ -808,15 +818,7 @@ fn trickled_head_is_closed(flavour: Flavour) {
             thread::sleep(Duration::from_millis(50));
         }
     });
-    let (buf, how, closed) = read_to_close(&mut c, Duration::from_secs(5));
-    let after = closed - first;
-    assert_closed(&how, "trickled head");
-    assert!(buf.is_empty());
-    assert!(after >= HALF_A_SECOND, "closed after {after:?}");
-    assert!(
-        after < Duration::from_millis(1500),
-        "closed only after {after:?}"
-    );
+    closed_without_answer(&mut c, first, Duration::from_millis(1500), "trickled head");
     writer.join().unwrap();
     server.shutdown();
 }
@@ -852,23 +854,9 @@ fn idle_timeout_closes(flavour: Flavour) {
     let mut unused = connect(server.local_addr());
     let opened = Instant::now();
 
-    let (buf, how, closed) = read_to_close(&mut used, Duration::from_secs(5));
-    assert_closed(&how, "idle after answers");
-    assert!(buf.is_empty());
-    let after = closed - answered;
-    assert!(
-        after >= HALF_A_SECOND && after < Duration::from_secs(3),
-        "{after:?}"
-    );
-
-    let (buf, how, closed) = read_to_close(&mut unused, Duration::from_secs(5));
-    assert_closed(&how, "never used");
-    assert!(buf.is_empty());
-    let after = closed - opened;
-    assert!(
-        after >= HALF_A_SECOND && after < Duration::from_secs(3),
-        "{after:?}"
-    );
+    let within = Duration::from_secs(3);
+    closed_without_answer(&mut used, answered, within, "idle after answers");
+    closed_without_answer(&mut unused, opened, within, "never used");
     server.shutdown();
 }
 
