@@ -587,6 +587,37 @@ mod tests {
         }
     }
 
+    /// Both scans find the first terminator a naive search finds, in every
+    /// string of `\r`, `\n` and `x` up to 9 bytes, from every start offset.
+    #[test]
+    fn scans_agree_with_a_naive_search_exhaustively() {
+        let naive = |data: &[u8], from: usize| {
+            (from..data.len().saturating_sub(3))
+                .find(|&i| &data[i..i + 4] == b"\r\n\r\n")
+                .map(|i| i + 4)
+        };
+        let alphabet = [b'\r', b'\n', b'x'];
+        let mut data = Vec::new();
+        for len in 0..=9u32 {
+            for mut code in 0..3usize.pow(len) {
+                data.clear();
+                for _ in 0..len {
+                    data.push(alphabet[code % 3]);
+                    code /= 3;
+                }
+                for from in 0..=data.len() {
+                    let expected = naive(&data, from);
+                    assert_eq!(
+                        find_terminator_bytewise(&data, from),
+                        expected,
+                        "{data:?} {from}"
+                    );
+                    assert_eq!(find_terminator(&data, from), expected, "{data:?} {from}");
+                }
+            }
+        }
+    }
+
     /// Both scans find the same terminators in the same places.
     #[test]
     fn scans_agree() {
