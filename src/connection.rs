@@ -256,9 +256,12 @@ impl Connection {
                 Ok(got)
             }
         });
-        match result {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock && got > 0 => Ok(got),
-            other => other,
+        // Bytes arrived: a short read's `WouldBlock` only told `try_io` to
+        // clear readiness. Otherwise the result stands (0 is end of stream).
+        if got > 0 {
+            Ok(got)
+        } else {
+            result
         }
     }
 
