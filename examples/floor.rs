@@ -587,15 +587,24 @@ mod tests {
         }
     }
 
-    /// Both scans find the first terminator a naive search finds, in every
-    /// string of `\r`, `\n` and `x` up to 9 bytes, from every start offset.
+    /// Both scans against a naive search, from every start offset of `data`.
+    fn check_scans(data: &[u8]) {
+        for from in 0..=data.len() {
+            let expected = (from..data.len().saturating_sub(3))
+                .find(|&i| &data[i..i + 4] == b"\r\n\r\n")
+                .map(|i| i + 4);
+            assert_eq!(
+                find_terminator_bytewise(data, from),
+                expected,
+                "{data:?} {from}"
+            );
+            assert_eq!(find_terminator(data, from), expected, "{data:?} {from}");
+        }
+    }
+
+    /// Every string of `\r`, `\n` and `x` up to 9 bytes.
     #[test]
     fn scans_agree_with_a_naive_search_exhaustively() {
-        let naive = |data: &[u8], from: usize| {
-            (from..data.len().saturating_sub(3))
-                .find(|&i| &data[i..i + 4] == b"\r\n\r\n")
-                .map(|i| i + 4)
-        };
         let alphabet = [b'\r', b'\n', b'x'];
         let mut data = Vec::new();
         for len in 0..=9u32 {
@@ -605,38 +614,26 @@ mod tests {
                     data.push(alphabet[code % 3]);
                     code /= 3;
                 }
-                for from in 0..=data.len() {
-                    let expected = naive(&data, from);
-                    assert_eq!(
-                        find_terminator_bytewise(&data, from),
-                        expected,
-                        "{data:?} {from}"
-                    );
-                    assert_eq!(find_terminator(&data, from), expected, "{data:?} {from}");
-                }
+                check_scans(&data);
             }
         }
     }
 
-    /// Both scans find the same terminators in the same places.
+    /// Longer inputs, where libc's memchr takes its vector path.
     #[test]
-    fn scans_agree() {
-        let samples: [&[u8]; 6] = [
-            b"",
-            b"\r\n\r",
-            b"\r\n\r\n",
+    fn scans_agree_on_requests() {
+        let samples: [&[u8]; 2] = [
             b"x\r\r\n\r\n\n\r\n\r\n\r\n",
-            b"\n\n\r\n\r\r\n\r\n",
             b"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\n\r\n",
         ];
         for data in samples {
-            for from in 0..=data.len() {
-                assert_eq!(
-                    find_terminator_bytewise(data, from),
-                    find_terminator(data, from),
-                    "{data:?} from {from}"
-                );
-            }
+            check_scans(data);
+        }
+        // A terminator straddling every offset of a 100-byte line.
+        for at in 0..97 {
+            let mut data = vec![b'a'; 100];
+            data[at..at + 4].copy_from_slice(b"\r\n\r\n");
+            check_scans(&data);
         }
     }
 }

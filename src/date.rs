@@ -21,7 +21,7 @@ pub const DATE_LINE_LEN: usize = 37;
 const CLOCK: ClockId = ClockId::Realtime;
 
 /// Seconds since the Unix epoch by [`CLOCK`] (negative before 1970).
-pub fn wall_second() -> i64 {
+fn wall_second() -> i64 {
     clock_gettime(CLOCK).tv_sec
 }
 
@@ -34,11 +34,13 @@ pub struct DateCache {
 
 impl DateCache {
     pub fn new() -> DateCache {
-        let second = wall_second();
-        DateCache {
-            second,
-            line: render(clamp_to_epoch(second)),
-        }
+        let mut cache = DateCache {
+            // No clock reads this second, so the first refresh renders.
+            second: i64::MIN,
+            line: [0; DATE_LINE_LEN],
+        };
+        cache.refresh();
+        cache
     }
 
     /// The header line for the current second, re-rendered if the second
