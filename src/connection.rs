@@ -16,20 +16,21 @@
 use std::cell::RefCell;
 use std::future::poll_fn;
 use std::io;
+use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustix::net::{RecvFlags, SendFlags};
 use socket2::SockRef;
 use tokio::io::Interest;
 use tokio::net::TcpStream;
-use tokio::time::Instant;
 
 use crate::date::DateCache;
 use crate::pipeline::Pipeline;
 use crate::response::{Fields, Fragments};
 use crate::shutdown::Shutdown;
+use crate::timer::Timer;
 
 /// Bytes read per `read` call. 16 pipelined TFB requests are ~2.7 KB; a
 /// bigger batch only raises the output a single read can produce.
@@ -74,6 +75,8 @@ thread_local! {
 pub struct Connection {
     stream: TcpStream,
     shared: Arc<Shared>,
+    /// This runtime's deadlines: the header and idle timeouts, the linger.
+    timer: Arc<Timer>,
     pipeline: Pipeline,
     /// The start of a request head that has not fully arrived.
     unread: Vec<u8>,
@@ -98,10 +101,11 @@ enum Step {
 
 /// Serves one connection until it closes; never returns an error because
 /// nobody above could act on it: the socket is simply dropped.
-pub async fn serve(stream: TcpStream, shared: Arc<Shared>) {
+pub async fn serve(stream: TcpStream, shared: Arc<Shared>, timer: Arc<Timer>) {
     let mut conn = Connection {
         stream,
         shared,
+        timer,
         pipeline: Pipeline::new(),
         unread: Vec::new(),
         unsent: Vec::new(),
@@ -128,9 +132,11 @@ impl Connection {
             let ready = poll_fn(|cx| self.poll_ready(cx, reading));
             let (readable, writable) = match self.deadline(reading) {
                 None => ready.await?,
-                Some(deadline) => tokio::time::timeout_at(deadline, ready)
+                Some(deadline) => self
+                    .timer
+                    .timeout_at(deadline, ready)
                     .await
-                    .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??,
+                    .ok_or(io::ErrorKind::TimedOut)??,
             };
             if writable {
                 self.flush_unsent()?;
@@ -349,8 +355,11 @@ impl Connection {
         }
         let deadline = Instant::now() + LINGER;
         while !self.unsent.is_empty() {
-            let writable = tokio::time::timeout_at(deadline, self.stream.writable()).await;
-            if !matches!(writable, Ok(Ok(()))) || self.flush_unsent().is_err() {
+            let writable = self
+                .timer
+                .timeout_at(deadline, pin!(self.stream.writable()))
+                .await;
+            if !matches!(writable, Some(Ok(()))) || self.flush_unsent().is_err() {
                 return;
             }
         }
@@ -362,8 +371,12 @@ impl Connection {
         }
         let mut discarded = 0;
         while discarded < LINGER_BYTES {
-            match tokio::time::timeout_at(deadline, self.stream.readable()).await {
-                Ok(Ok(())) => {}
+            match self
+                .timer
+                .timeout_at(deadline, pin!(self.stream.readable()))
+                .await
+            {
+                Some(Ok(())) => {}
                 _ => return,
             }
             // Into the thread's scratch buffer: a buffer of its own would sit
@@ -395,7 +408,7 @@ mod tests {
     #[test]
     fn connection_future_is_small() {
         let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
+            .enable_io()
             .build()
             .unwrap();
         runtime.block_on(async {
@@ -409,7 +422,7 @@ mod tests {
                 idle_timeout: None,
                 shutdown: Shutdown::new(),
             });
-            let future = serve(stream, shared);
+            let future = serve(stream, shared, Timer::new().unwrap());
             let size = std::mem::size_of_val(&future);
             assert!(size <= 512, "connection future is {size} bytes");
         });

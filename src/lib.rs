@@ -5,7 +5,8 @@
 //! [`pipeline`] (answers every complete request in a buffer) → [`request`]
 //! (parses and validates one head) → [`response`] (writes one answer).
 //! [`server`] sets up threads, runtimes and listeners for the two
-//! [`config::Flavour`]s and never touches request bytes.
+//! [`config::Flavour`]s and never touches request bytes; [`timer`] holds
+//! the few deadlines (timeouts, linger, drain) off the hot path.
 
 pub mod config;
 pub mod connection;
@@ -16,6 +17,7 @@ pub mod response;
 pub mod scan;
 pub mod server;
 pub mod shutdown;
+pub mod timer;
 
 pub use config::{Config, Flavour};
 pub use server::Server;

@@ -16,7 +16,7 @@ use std::net::{SocketAddr, TcpListener as StdListener};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::TcpListener;
@@ -26,6 +26,7 @@ use crate::config::{Config, Flavour, Listeners};
 use crate::connection::{self, Shared};
 use crate::response::Fragments;
 use crate::shutdown::{Shutdown, DRAIN_BOUND};
+use crate::timer::Timer;
 
 /// How long an accept loop pauses when the process is out of file
 /// descriptors: long enough not to spin, short enough to notice freed fds.
@@ -41,7 +42,7 @@ pub struct Server {
 
 enum Running {
     PerCore(Vec<JoinHandle<()>>),
-    Multithread(Runtime),
+    Multithread(Runtime, Arc<Timer>),
 }
 
 impl Server {
@@ -108,8 +109,8 @@ impl Server {
                     let _ = thread.join();
                 }
             }
-            Running::Multithread(runtime) => {
-                runtime.block_on(self.shared.shutdown.drained(DRAIN_BOUND));
+            Running::Multithread(runtime, timer) => {
+                runtime.block_on(self.shared.shutdown.drained(&timer, DRAIN_BOUND));
                 runtime.shutdown_timeout(Duration::from_millis(100));
             }
         }
@@ -191,9 +192,11 @@ fn start_per_core(
     let count = listeners.len();
     let mut threads = Vec::with_capacity(count);
     for (i, listener) in listeners.into_iter().enumerate() {
-        let runtime = runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
+        let runtime = runtime::Builder::new_current_thread().enable_io().build()?;
+        let timer = {
+            let _guard = runtime.enter();
+            Timer::new()?
+        };
         let core = cores.get(i).copied();
         let shared = Arc::clone(shared);
         let ready_tx = ready_tx.clone();
@@ -206,8 +209,9 @@ fn start_per_core(
                     let _ = ready_tx.send(pinned);
                     drop(ready_tx);
                     if let Ok(listener) = listener {
-                        accept_loop(listener, Arc::clone(&shared)).await;
-                        shared.shutdown.drained(DRAIN_BOUND).await;
+                        tokio::spawn(Arc::clone(&timer).run());
+                        accept_loop(listener, Arc::clone(&shared), Arc::clone(&timer)).await;
+                        shared.shutdown.drained(&timer, DRAIN_BOUND).await;
                     }
                 });
             })?;
@@ -234,7 +238,7 @@ fn start_multithread(
     let runtime = runtime::Builder::new_multi_thread()
         .worker_threads(workers)
         .thread_name("chopin-worker")
-        .enable_all()
+        .enable_io()
         .on_thread_start(move || {
             let i = next.fetch_add(1, Ordering::Relaxed);
             if i < cores_for_threads.len() {
@@ -248,13 +252,18 @@ fn start_multithread(
             }
         })
         .build()?;
+    let timer = {
+        let _guard = runtime.enter();
+        Timer::new()?
+    };
+    runtime.spawn(Arc::clone(&timer).run());
     for listener in listeners {
         let shared = Arc::clone(shared);
         let listener = {
             let _guard = runtime.enter();
             TcpListener::from_std(listener)?
         };
-        runtime.spawn(accept_loop(listener, shared));
+        runtime.spawn(accept_loop(listener, shared, Arc::clone(&timer)));
     }
     // Worker threads start while the runtime is built; wait until each has
     // reported its pinning so the startup line tells the truth.
@@ -268,7 +277,10 @@ fn start_multithread(
         .unwrap_or_else(|e| e.into_inner())
         .0
         .clone();
-    Ok((Running::Multithread(runtime), all_pinned(&results, cores)))
+    Ok((
+        Running::Multithread(runtime, timer),
+        all_pinned(&results, cores),
+    ))
 }
 
 /// The pinned core ids, warning once (one line) if any pin was refused.
@@ -288,7 +300,7 @@ fn all_pinned(results: &[Option<usize>], cores: &[core_affinity::CoreId]) -> Vec
 }
 
 /// Accepts until the stop signal, spawning one task per connection.
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, timer: Arc<Timer>) {
     let stop = shared.shutdown.begun();
     tokio::pin!(stop);
     let mut out_of_fds = false;
@@ -304,7 +316,11 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
                 // Responses are written whole, one write per batch: Nagle
                 // would only delay them.
                 let _ = stream.set_nodelay(true);
-                tokio::spawn(connection::serve(stream, Arc::clone(&shared)));
+                tokio::spawn(connection::serve(
+                    stream,
+                    Arc::clone(&shared),
+                    Arc::clone(&timer),
+                ));
             }
             Err(e) if is_fd_exhaustion(&e) => {
                 if !out_of_fds {
@@ -319,7 +335,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
                 tokio::select! {
                     biased;
                     _ = &mut stop => return,
-                    _ = tokio::time::sleep(FD_BACKOFF) => {}
+                    _ = timer.sleep_until(Instant::now() + FD_BACKOFF) => {}
                 }
             }
             // ECONNABORTED and friends concern one connection, not the listener.

@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
+use crate::timer::Timer;
+
 /// How long in-flight responses get to finish after the stop signal.
 pub const DRAIN_BOUND: Duration = Duration::from_secs(2);
 
@@ -64,7 +66,7 @@ impl Shutdown {
     }
 
     /// Waits until no connection holds unwritten output, or `bound` passes.
-    pub async fn drained(&self, bound: Duration) {
+    pub async fn drained(&self, timer: &Timer, bound: Duration) {
         let all_written = async {
             loop {
                 let notified = self.writers_notify.notified();
@@ -74,6 +76,11 @@ impl Shutdown {
                 notified.await;
             }
         };
-        let _ = tokio::time::timeout(bound, all_written).await;
+        let _ = timer
+            .timeout_at(
+                std::time::Instant::now() + bound,
+                std::pin::pin!(all_written),
+            )
+            .await;
     }
 }
