@@ -8,7 +8,7 @@
 
 use std::mem::MaybeUninit;
 
-use crate::scan::visible_run;
+use crate::scan::visible_end;
 
 /// Largest request head accepted, request line and headers together.
 pub const MAX_HEAD_BYTES: usize = 8 * 1024; // nginx's default large_client_header_buffers
@@ -107,7 +107,7 @@ pub fn parse_common(buf: &[u8]) -> Option<Request> {
     } else {
         return None;
     };
-    let target_end = target_at + visible_run::<b'!'>(&buf[target_at..]);
+    let target_end = visible_end::<b'!'>(buf, target_at);
     if buf.get(target_end..target_end + 11)? != b" HTTP/1.1\r\n" {
         return None;
     }
@@ -120,7 +120,7 @@ pub fn parse_common(buf: &[u8]) -> Option<Request> {
     loop {
         // A field line is visible ASCII and spaces up to its CRLF; the
         // empty line ends the head.
-        let end = pos + visible_run::<b' '>(&buf[pos..]);
+        let end = visible_end::<b' '>(buf, pos);
         if buf.get(end..end + 2)? != b"\r\n" {
             return None;
         }

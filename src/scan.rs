@@ -16,17 +16,23 @@
 //! detection; elsewhere the SWAR loop runs. Both give the same answer
 //! (tested below on every byte value).
 
-/// The length of the run at the start of `bytes` of bytes within
-/// `LOW..=b'~'`: `LOW = b'!'` for a request-target, `b' '` for a field line.
+/// The index of the first byte at or after `from` outside `LOW..=b'~'`
+/// (`bytes.len()` if there is none): `LOW = b'!'` for a request-target,
+/// `b' '` for a field line. It takes the whole buffer and a start rather
+/// than the slice from `from` so that the last, partial step can load the
+/// buffer's last 16 bytes, overlapping bytes already checked, instead of
+/// going byte by byte: a head's last lines (`Connection: keep-alive`, the
+/// blank line) end there, so every request on its own in a read paid the
+/// byte loop.
 #[inline]
-pub fn visible_run<const LOW: u8>(bytes: &[u8]) -> usize {
+pub fn visible_end<const LOW: u8>(bytes: &[u8], from: usize) -> usize {
     #[cfg(target_arch = "x86_64")]
     {
-        visible_run_sse2::<LOW>(bytes)
+        visible_end_sse2::<LOW>(bytes, from)
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        visible_run_swar::<LOW>(bytes)
+        from + visible_run_swar::<LOW>(&bytes[from..])
     }
 }
 
@@ -46,30 +52,52 @@ fn tail_run<const LOW: u8>(bytes: &[u8], at: usize) -> usize {
 
 #[cfg(target_arch = "x86_64")]
 #[inline]
-fn visible_run_sse2<const LOW: u8>(bytes: &[u8]) -> usize {
-    use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_max_epu8, _mm_movemask_epi8, _mm_set1_epi8,
-        _mm_sub_epi8,
-    };
-    let mut at = 0;
+fn visible_end_sse2<const LOW: u8>(bytes: &[u8], from: usize) -> usize {
+    let mut at = from;
     while at + 16 <= bytes.len() {
-        // SAFETY: SSE2 is in every x86-64 CPU (the target's baseline, so
-        // these intrinsics are always available), and the unaligned load
-        // reads bytes[at..at + 16], which the loop condition keeps in bounds.
-        let outside = unsafe {
-            let chunk = _mm_loadu_si128(bytes.as_ptr().add(at).cast::<__m128i>());
-            // b - LOW (wrapping) is above b'~' - LOW exactly when b is
-            // outside LOW..=b'~'; unsigned `x >= n` is `max(x, n) == x`.
-            let shifted = _mm_sub_epi8(chunk, _mm_set1_epi8(LOW as i8));
-            let limit = _mm_set1_epi8((b'~' - LOW + 1) as i8);
-            _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_max_epu8(shifted, limit), shifted))
-        };
+        let outside = outside_mask_sse2::<LOW>(bytes, at);
         if outside != 0 {
             return at + outside.trailing_zeros() as usize;
         }
         at += 16;
     }
+    if at < bytes.len() && bytes.len() >= 16 {
+        // The last 16 bytes; the `at - start` of them before `at` were
+        // checked already and are shifted out of the mask.
+        let start = bytes.len() - 16;
+        let outside = outside_mask_sse2::<LOW>(bytes, start) >> (at - start);
+        return if outside != 0 {
+            at + outside.trailing_zeros() as usize
+        } else {
+            bytes.len()
+        };
+    }
     tail_run::<LOW>(bytes, at)
+}
+
+/// One bit per byte of `bytes[at..at + 16]`, set where the byte is outside
+/// `LOW..=b'~'`.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn outside_mask_sse2<const LOW: u8>(bytes: &[u8], at: usize) -> u32 {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_max_epu8, _mm_movemask_epi8, _mm_set1_epi8,
+        _mm_sub_epi8,
+    };
+    assert!(at + 16 <= bytes.len());
+    // SAFETY: SSE2 is in every x86-64 CPU (the target's baseline, so these
+    // intrinsics are always available), and the unaligned load reads
+    // bytes[at..at + 16], which the assertion above keeps in bounds (every
+    // caller has already checked it, so the compiler drops the assertion).
+    let mask = unsafe {
+        let chunk = _mm_loadu_si128(bytes.as_ptr().add(at).cast::<__m128i>());
+        // b - LOW (wrapping) is above b'~' - LOW exactly when b is outside
+        // LOW..=b'~'; unsigned `x >= n` is `max(x, n) == x`.
+        let shifted = _mm_sub_epi8(chunk, _mm_set1_epi8(LOW as i8));
+        let limit = _mm_set1_epi8((b'~' - LOW + 1) as i8);
+        _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_max_epu8(shifted, limit), shifted))
+    };
+    mask as u32
 }
 
 /// Eight bytes a step as one `u64`: a byte is flagged when it is above
@@ -102,13 +130,28 @@ mod tests {
         tail_run::<LOW>(bytes, 0)
     }
 
+    /// Both implementations against the byte loop, from `from`.
+    fn check_from(bytes: &[u8], from: usize) {
+        let expected = from + reference::<b'!'>(&bytes[from..]);
+        assert_eq!(
+            visible_end::<b'!'>(bytes, from),
+            expected,
+            "{bytes:?} from {from}"
+        );
+        let swar = from + visible_run_swar::<b'!'>(&bytes[from..]);
+        assert_eq!(swar, expected, "{bytes:?} from {from}");
+        let expected = from + reference::<b' '>(&bytes[from..]);
+        assert_eq!(
+            visible_end::<b' '>(bytes, from),
+            expected,
+            "{bytes:?} from {from}"
+        );
+        let swar = from + visible_run_swar::<b' '>(&bytes[from..]);
+        assert_eq!(swar, expected, "{bytes:?} from {from}");
+    }
+
     fn check(bytes: &[u8]) {
-        let expected = reference::<b'!'>(bytes);
-        assert_eq!(visible_run::<b'!'>(bytes), expected, "{bytes:?}");
-        assert_eq!(visible_run_swar::<b'!'>(bytes), expected, "{bytes:?}");
-        let expected = reference::<b' '>(bytes);
-        assert_eq!(visible_run::<b' '>(bytes), expected, "{bytes:?}");
-        assert_eq!(visible_run_swar::<b' '>(bytes), expected, "{bytes:?}");
+        check_from(bytes, 0);
     }
 
     /// Every byte value at every position of runs up to 40 bytes long, over
@@ -136,13 +179,40 @@ mod tests {
         }
     }
 
+    /// Every start and a few telling byte values at every position: the
+    /// start decides where the last partial step begins, so this reaches
+    /// every overlap of the final 16-byte load with the bytes before it.
+    #[test]
+    fn every_start_with_telling_bytes() {
+        let telling = [
+            0x00, b'\t', b'\n', b'\r', b' ', b'!', b'a', b'~', 0x7f, 0x80, 0xff,
+        ];
+        for len in 0..40 {
+            let plain = vec![b'a'; len];
+            for from in 0..=len {
+                check_from(&plain, from);
+                for at in 0..len {
+                    for &b in &telling {
+                        let mut bytes = plain.clone();
+                        bytes[at] = b;
+                        check_from(&bytes, from);
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn boundaries_of_the_two_ranges() {
-        assert_eq!(visible_run::<b'!'>(b"/plaintext HTTP/1.1"), 10);
-        assert_eq!(visible_run::<b' '>(b"Host: localhost\r\n"), 15);
-        assert_eq!(visible_run::<b' '>(b"a\tb"), 1);
-        assert_eq!(visible_run::<b' '>(b"~\x7f"), 1);
-        assert_eq!(visible_run::<b' '>("é".as_bytes()), 0);
-        assert_eq!(visible_run::<b'!'>(b""), 0);
+        assert_eq!(visible_end::<b'!'>(b"GET /plaintext HTTP/1.1", 4), 14);
+        assert_eq!(visible_end::<b' '>(b"Host: localhost\r\n", 0), 15);
+        assert_eq!(visible_end::<b' '>(b"a\tb", 0), 1);
+        assert_eq!(visible_end::<b' '>(b"~\x7f", 0), 1);
+        assert_eq!(visible_end::<b' '>("é".as_bytes(), 0), 0);
+        assert_eq!(visible_end::<b'!'>(b"", 0), 0);
+        assert_eq!(
+            visible_end::<b' '>(b"Connection: keep-alive\r\n\r\n", 24),
+            24
+        );
     }
 }
