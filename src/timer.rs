@@ -82,9 +82,11 @@ impl Timer {
                 return;
             };
             // The read resets the expiry count; it finds nothing (EAGAIN)
-            // when the timer was re-armed since the expiry that woke us.
-            // Clearing readiness is race-free: an expiry after the read is a
-            // new edge with a new tick, which the clear leaves alone.
+            // when the timer was re-armed since the expiry that woke us (a
+            // re-arm also drops an expiry not yet read, harmless since it
+            // arms at or before every registered deadline). Clearing
+            // readiness loses nothing: an expiry after the read reaches
+            // epoll as a new event, and the driver sets readiness again.
             let _ = rustix::io::read(self.fd.get_ref(), &mut [0u8; 8]);
             ready.clear_ready();
             let due = self.take_due();
@@ -258,10 +260,14 @@ mod tests {
         }
     }
 
-    /// Deadlines fire in order, none before its time, on a runtime without
-    /// tokio's timer driver; ones set out of order re-arm the timerfd.
+    /// Deadlines registered out of order fire in deadline order, on a
+    /// runtime without tokio's timer driver, and leave nothing registered.
+    /// (`Sleep` itself never returns before its deadline: it checks the
+    /// clock on every poll. That the timerfd is re-armed for an earlier
+    /// deadline is `an_earlier_deadline_re_arms`'s job: here everything
+    /// could fire at the last deadline and still come out in order.)
     #[test]
-    fn deadlines_fire_in_order_and_not_early() {
+    fn deadlines_fire_in_deadline_order() {
         on_runtime(|| async {
             let timer = Timer::new().unwrap();
             tokio::spawn(Arc::clone(&timer).run());
@@ -274,7 +280,6 @@ mod tests {
                 tasks.push(tokio::spawn(async move {
                     let deadline = start + Duration::from_millis(ms);
                     timer.sleep_until(deadline).await;
-                    assert!(Instant::now() >= deadline, "woke before its deadline");
                     order.lock().unwrap().push(ms);
                 }));
             }
@@ -368,6 +373,10 @@ mod tests {
         on_runtime(move || async move { sleeper.sleep_until(deadline).await });
         assert!(Instant::now() >= deadline);
         stop.send(()).unwrap();
-        driver.join().unwrap();
+        // Bounded: a `run` that never yields would hold its thread forever.
+        let (joined, join_done) = std::sync::mpsc::channel();
+        std::thread::spawn(move || joined.send(driver.join().is_ok()));
+        let joined = join_done.recv_timeout(Duration::from_secs(5));
+        assert_eq!(joined, Ok(true), "the timer's runtime did not stop");
     }
 }
