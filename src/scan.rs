@@ -130,24 +130,19 @@ mod tests {
         tail_run::<LOW>(bytes, 0)
     }
 
-    /// Both implementations against the byte loop, from `from`.
+    /// Both implementations against the byte loop, from `from`, for both
+    /// ranges.
     fn check_from(bytes: &[u8], from: usize) {
-        let expected = from + reference::<b'!'>(&bytes[from..]);
-        assert_eq!(
-            visible_end::<b'!'>(bytes, from),
-            expected,
-            "{bytes:?} from {from}"
-        );
-        let swar = from + visible_run_swar::<b'!'>(&bytes[from..]);
-        assert_eq!(swar, expected, "{bytes:?} from {from}");
-        let expected = from + reference::<b' '>(&bytes[from..]);
-        assert_eq!(
-            visible_end::<b' '>(bytes, from),
-            expected,
-            "{bytes:?} from {from}"
-        );
-        let swar = from + visible_run_swar::<b' '>(&bytes[from..]);
-        assert_eq!(swar, expected, "{bytes:?} from {from}");
+        check_range::<b'!'>(bytes, from);
+        check_range::<b' '>(bytes, from);
+    }
+
+    fn check_range<const LOW: u8>(bytes: &[u8], from: usize) {
+        let expected = from + reference::<LOW>(&bytes[from..]);
+        let sse2_or_swar = visible_end::<LOW>(bytes, from);
+        assert_eq!(sse2_or_swar, expected, "{bytes:?} from {from}, LOW {LOW}");
+        let swar = from + visible_run_swar::<LOW>(&bytes[from..]);
+        assert_eq!(swar, expected, "{bytes:?} from {from}, LOW {LOW} (SWAR)");
     }
 
     fn check(bytes: &[u8]) {

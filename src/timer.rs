@@ -242,6 +242,18 @@ mod tests {
             .unwrap()
     }
 
+    /// A timer on the current runtime, with its `run` task spawned.
+    fn running_timer() -> Arc<Timer> {
+        let timer = Timer::new().unwrap();
+        tokio::spawn(Arc::clone(&timer).run());
+        timer
+    }
+
+    /// Polls `sleep` once, which registers it if its deadline is ahead.
+    async fn poll_once(sleep: &mut Sleep<'_>) -> Poll<()> {
+        poll_fn(|cx| Poll::Ready(Pin::new(&mut *sleep).poll(cx))).await
+    }
+
     /// Runs `test` on a runtime without tokio's timer driver; a deadline
     /// that never fires fails the test instead of hanging it.
     fn on_runtime<F: Future<Output = ()> + 'static>(test: impl FnOnce() -> F + Send + 'static) {
@@ -269,8 +281,7 @@ mod tests {
     #[test]
     fn deadlines_fire_in_deadline_order() {
         on_runtime(|| async {
-            let timer = Timer::new().unwrap();
-            tokio::spawn(Arc::clone(&timer).run());
+            let timer = running_timer();
             let start = Instant::now();
             let order = Arc::new(Mutex::new(Vec::new()));
             let mut tasks = Vec::new();
@@ -296,12 +307,10 @@ mod tests {
     #[test]
     fn an_earlier_deadline_re_arms() {
         on_runtime(|| async {
-            let timer = Timer::new().unwrap();
-            tokio::spawn(Arc::clone(&timer).run());
+            let timer = running_timer();
             let far = Instant::now() + Duration::from_secs(3600);
             let mut far_sleep = timer.sleep_until(far);
-            let polled = poll_fn(|cx| Poll::Ready(Pin::new(&mut far_sleep).poll(cx))).await;
-            assert!(polled.is_pending());
+            assert!(poll_once(&mut far_sleep).await.is_pending());
             assert_eq!(timer.lock().armed, Some(far));
             let near = Instant::now() + Duration::from_millis(20);
             timer.sleep_until(near).await;
@@ -315,8 +324,7 @@ mod tests {
     #[test]
     fn timeout_at_returns_whichever_comes_first() {
         on_runtime(|| async {
-            let timer = Timer::new().unwrap();
-            tokio::spawn(Arc::clone(&timer).run());
+            let timer = running_timer();
             let soon = Instant::now() + Duration::from_millis(30);
             let later = Instant::now() + Duration::from_secs(3600);
             let sleeper = timer.sleep_until(soon);
@@ -335,12 +343,10 @@ mod tests {
     #[test]
     fn a_dropped_deadline_does_not_lose_the_next() {
         on_runtime(|| async {
-            let timer = Timer::new().unwrap();
-            tokio::spawn(Arc::clone(&timer).run());
+            let timer = running_timer();
             let start = Instant::now();
             let mut abandoned = timer.sleep_until(start + Duration::from_millis(20));
-            let polled = poll_fn(|cx| Poll::Ready(Pin::new(&mut abandoned).poll(cx))).await;
-            assert!(polled.is_pending());
+            assert!(poll_once(&mut abandoned).await.is_pending());
             drop(abandoned);
             assert_eq!(timer.lock().armed, Some(start + Duration::from_millis(20)));
             let deadline = start + Duration::from_millis(60);
