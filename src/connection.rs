@@ -169,9 +169,9 @@ impl Connection {
     /// request on one connection (2,533 to 2,473 per-core, `scripts/bench
     /// --profile`). Fairness is unchanged: a socket that stays ready never
     /// parks, so every round still goes through `poll_ready` and its
-    /// budget. Only the path without a
-    /// deadline takes this shortcut: with one, a wake can be the timer's,
-    /// and [`Timer::timeout_at`] must then see the socket still pending.
+    /// budget. Only the path without a deadline takes this shortcut: with
+    /// one, a wake can be the timer's, and [`Timer::timeout_at`] must then
+    /// see the socket still pending.
     async fn wait(&self, reading: bool) -> io::Result<(bool, bool)> {
         let mut parked = false;
         poll_fn(|cx| {

@@ -193,10 +193,7 @@ fn start_per_core(
     let mut threads = Vec::with_capacity(count);
     for (i, listener) in listeners.into_iter().enumerate() {
         let runtime = runtime::Builder::new_current_thread().enable_io().build()?;
-        let timer = {
-            let _guard = runtime.enter();
-            Timer::new()?
-        };
+        let timer = Timer::start(&runtime)?;
         let core = cores.get(i).copied();
         let shared = Arc::clone(shared);
         let ready_tx = ready_tx.clone();
@@ -209,7 +206,6 @@ fn start_per_core(
                     let _ = ready_tx.send(pinned);
                     drop(ready_tx);
                     if let Ok(listener) = listener {
-                        tokio::spawn(Arc::clone(&timer).run());
                         accept_loop(listener, Arc::clone(&shared), Arc::clone(&timer)).await;
                         shared.shutdown.drained(&timer, DRAIN_BOUND).await;
                     }
@@ -252,11 +248,7 @@ fn start_multithread(
             }
         })
         .build()?;
-    let timer = {
-        let _guard = runtime.enter();
-        Timer::new()?
-    };
-    runtime.spawn(Arc::clone(&timer).run());
+    let timer = Timer::start(&runtime)?;
     for listener in listeners {
         let shared = Arc::clone(shared);
         let listener = {

@@ -74,6 +74,17 @@ impl Timer {
         }))
     }
 
+    /// A timer on `runtime`'s I/O driver with its [`Timer::run`] task
+    /// spawned there (it runs once the runtime is driven).
+    pub fn start(runtime: &tokio::runtime::Runtime) -> io::Result<Arc<Timer>> {
+        let timer = {
+            let _guard = runtime.enter();
+            Timer::new()?
+        };
+        runtime.spawn(Arc::clone(&timer).run());
+        Ok(timer)
+    }
+
     /// Wakes every task whose deadline has passed, each time the timerfd
     /// expires; returns only if the runtime's I/O driver fails.
     pub async fn run(self: Arc<Timer>) {
