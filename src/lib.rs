@@ -3,11 +3,13 @@
 //!
 //! A request travels socket → [`connection`] (the I/O loop) →
 //! [`pipeline`] (answers every complete request in a buffer) → [`request`]
-//! (parses and validates one head) → [`response`] (writes one answer).
+//! (parses and validates one head; [`chunked`] skips a chunked body) →
+//! [`response`] (writes one answer).
 //! [`server`] sets up threads, runtimes and listeners for the two
 //! [`config::Flavour`]s and never touches request bytes; [`timer`] holds
 //! the few deadlines (timeouts, linger, drain) off the hot path.
 
+pub mod chunked;
 pub mod config;
 pub mod connection;
 pub mod date;

@@ -37,8 +37,8 @@ pub struct Request {
     pub route: Route,
     /// Bytes of the head, up to and including the blank line.
     pub head_len: usize,
-    /// Bytes of body that follow the head and must be skipped.
-    pub body_len: u64,
+    /// How the body that follows the head is framed; it is skipped.
+    pub body: Body,
     /// Whether the connection stays open after this exchange.
     pub keep_alive: bool,
     /// HTTP/1.0 clients are told explicitly when a connection stays open.
@@ -46,6 +46,16 @@ pub struct Request {
     /// `Expect: 100-continue`: the client may hold its body back until it
     /// hears from us.
     pub expects_continue: bool,
+}
+
+/// How a request's body is delimited (RFC 9112 6.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Body {
+    /// `Content-Length`, or no body at all: `Length(0)`.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`: the body ends where its last chunk and
+    /// trailers say ([`crate::chunked`]).
+    Chunked,
 }
 
 /// Why a request was refused; the connection is closed after the answer.
@@ -57,7 +67,7 @@ pub enum Reject {
     HeadTooLarge,
     /// 414: the request line alone is over [`MAX_HEAD_BYTES`] (RFC 9112 3).
     UriTooLong,
-    /// 501: a chunked request body, which this server does not decode.
+    /// 501: a transfer coding other than `chunked` (`gzip, chunked`).
     NotImplemented,
     /// 505: a version other than HTTP/1.0 and HTTP/1.1.
     VersionNotSupported,
@@ -175,7 +185,7 @@ pub fn parse_common(buf: &[u8]) -> Option<Request> {
         method,
         route: route(target),
         head_len: pos,
-        body_len: 0,
+        body: Body::Length(0),
         keep_alive: !close,
         http10: false,
         expects_continue: false,
@@ -297,7 +307,7 @@ pub fn parse_with_httparse(buf: &[u8]) -> Parsed {
 
     let mut hosts = 0u32;
     let mut content_length: Option<u64> = None;
-    let mut transfer_encoding: Option<&[u8]> = None;
+    let mut codings = Codings::default();
     let mut close = false;
     let mut keep_alive_token = false;
     let mut expects_continue = false;
@@ -336,11 +346,8 @@ pub fn parse_with_httparse(buf: &[u8]) -> Parsed {
                 }
                 content_length = Some(len);
             }
-            // Several field lines form one list; its final coding is what
-            // matters, and that is in the last line.
-            17 if name_is(name, b"transfer-encoding") => {
-                transfer_encoding = Some(value);
-            }
+            // Several field lines form one list, in order.
+            17 if name_is(name, b"transfer-encoding") => codings.add(value),
             _ => {}
         }
     }
@@ -349,26 +356,14 @@ pub fn parse_with_httparse(buf: &[u8]) -> Parsed {
     if hosts > 1 || (hosts == 0 && !http10) {
         return Parsed::Invalid(Reject::BadRequest);
     }
-    let body_len = match (transfer_encoding, content_length) {
-        (None, len) => len.unwrap_or(0),
+    let body = match (codings.body(), content_length) {
+        (None, len) => Body::Length(len.unwrap_or(0)),
         // RFC 9112 6.1: both present is a smuggling attempt; so is any
         // coding sent by an HTTP/1.0 client.
         (Some(_), Some(_)) => return Parsed::Invalid(Reject::BadRequest),
         (Some(_), None) if http10 => return Parsed::Invalid(Reject::BadRequest),
-        // RFC 9112 6.3: chunked must be the final coding, else the length
-        // is unknowable and the answer is 400.
-        (Some(codings), None) => {
-            // Empty list elements are allowed (RFC 9110 5.6.1): `chunked,`.
-            let last = codings
-                .rsplit(|&b| b == b',')
-                .map(trim)
-                .find(|coding| !coding.is_empty())
-                .unwrap_or(b"");
-            if last.eq_ignore_ascii_case(b"chunked") {
-                return Parsed::Invalid(Reject::NotImplemented);
-            }
-            return Parsed::Invalid(Reject::BadRequest);
-        }
+        (Some(Ok(body)), None) => body,
+        (Some(Err(reject)), None) => return Parsed::Invalid(reject),
     };
 
     let keep_alive = if http10 {
@@ -384,11 +379,58 @@ pub fn parse_with_httparse(buf: &[u8]) -> Parsed {
         },
         route: route(target.as_bytes()),
         head_len,
-        body_len,
+        body,
         keep_alive,
         http10,
         expects_continue,
     })
+}
+
+/// The list of transfer codings, over every `Transfer-Encoding` line.
+#[derive(Default)]
+struct Codings {
+    /// Any `Transfer-Encoding` line at all, even an empty one.
+    present: bool,
+    chunked: u32,
+    /// The last non-empty coding is `chunked`.
+    chunked_last: bool,
+    /// A coding other than `chunked`.
+    other: bool,
+}
+
+impl Codings {
+    fn add(&mut self, line: &[u8]) {
+        self.present = true;
+        // Empty list elements are allowed (RFC 9110 5.6.1): `chunked,`.
+        for coding in line.split(|&b| b == b',').map(trim) {
+            if coding.is_empty() {
+                continue;
+            }
+            self.chunked_last = coding.eq_ignore_ascii_case(b"chunked");
+            if self.chunked_last {
+                self.chunked += 1;
+            } else {
+                self.other = true;
+            }
+        }
+    }
+
+    /// `None` without a `Transfer-Encoding`. RFC 9112 6.3: chunked must be
+    /// the final coding, applied once (6.1), else the length is unknowable
+    /// and the answer is 400; a final chunked after a coding this server
+    /// does not know is 501 (6.1).
+    fn body(&self) -> Option<Result<Body, Reject>> {
+        if !self.present {
+            return None;
+        }
+        Some(if !self.chunked_last || self.chunked != 1 {
+            Err(Reject::BadRequest)
+        } else if self.other {
+            Err(Reject::NotImplemented)
+        } else {
+            Ok(Body::Chunked)
+        })
+    }
 }
 
 /// Why httparse refused a request line's version.
@@ -529,7 +571,7 @@ fn parse_content_length(value: &[u8]) -> Option<u64> {
 static HOST_BYTES: [bool; 256] = alphanumeric_and(b"-._~%!$&'()*+,;=:[]");
 
 /// RFC 9110 5.6.2 `tchar`: the bytes of a field name (httparse's set).
-static TOKEN_BYTES: [bool; 256] = alphanumeric_and(b"!#$%&'*+-.^_`|~");
+pub(crate) static TOKEN_BYTES: [bool; 256] = alphanumeric_and(b"!#$%&'*+-.^_`|~");
 
 /// A byte table: ASCII letters and digits, and `extra`.
 const fn alphanumeric_and(extra: &[u8]) -> [bool; 256] {
@@ -630,7 +672,7 @@ mod tests {
         assert_eq!(req.method, Method::Get);
         assert_eq!(req.route, Route::Plaintext);
         assert_eq!(req.head_len, raw.len());
-        assert_eq!(req.body_len, 0);
+        assert_eq!(req.body, Body::Length(0));
         assert!(req.keep_alive);
         assert!(!req.http10);
     }
@@ -696,15 +738,15 @@ mod tests {
     #[test]
     fn content_length_rules() {
         assert_eq!(
-            complete("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n").body_len,
-            5
+            complete("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n").body,
+            Body::Length(5)
         );
         assert_eq!(
             complete(
                 "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\nContent-Length: 5\r\n\r\n"
             )
-            .body_len,
-            5
+            .body,
+            Body::Length(5)
         );
         for bad in [
             "-1",
@@ -734,26 +776,51 @@ mod tests {
 
     #[test]
     fn transfer_encoding_rules() {
-        assert_eq!(
-            rejected("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"),
-            Reject::NotImplemented
-        );
-        assert_eq!(
-            rejected("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"),
-            Reject::NotImplemented
-        );
-        assert_eq!(
-            rejected("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n"),
-            Reject::BadRequest
-        );
-        assert_eq!(
-            rejected("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, \r\n\r\n"),
-            Reject::NotImplemented
-        );
-        assert_eq!(
-            rejected("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n"),
-            Reject::BadRequest
-        );
+        let te = |fields: &str| format!("POST / HTTP/1.1\r\nHost: a\r\n{fields}\r\n");
+        for chunked in [
+            "Transfer-Encoding: chunked\r\n",
+            "transfer-encoding:  CHUNKED \r\n",
+            "Transfer-Encoding: chunked, \r\n",
+            "Transfer-Encoding: ,chunked\r\n",
+            "Transfer-Encoding: \r\nTransfer-Encoding: chunked\r\n",
+        ] {
+            assert_eq!(complete(&te(chunked)).body, Body::Chunked, "{chunked:?}");
+        }
+        for (fields, reject) in [
+            // A coding this server does not know, under a final chunked.
+            (
+                "Transfer-Encoding: gzip, chunked\r\n",
+                Reject::NotImplemented,
+            ),
+            (
+                "Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n",
+                Reject::NotImplemented,
+            ),
+            // No final chunked: the length is unknowable.
+            ("Transfer-Encoding: chunked, gzip\r\n", Reject::BadRequest),
+            ("Transfer-Encoding: gzip\r\n", Reject::BadRequest),
+            ("Transfer-Encoding: \r\n", Reject::BadRequest),
+            ("Transfer-Encoding: chunked;x=1\r\n", Reject::BadRequest),
+            (
+                "Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n",
+                Reject::BadRequest,
+            ),
+            // Chunked twice (RFC 9112 6.1), on one line or two.
+            (
+                "Transfer-Encoding: chunked, chunked\r\n",
+                Reject::BadRequest,
+            ),
+            (
+                "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
+                Reject::BadRequest,
+            ),
+            (
+                "Transfer-Encoding: chunked\r\nContent-Length: 3\r\n",
+                Reject::BadRequest,
+            ),
+        ] {
+            assert_eq!(rejected(&te(fields)), reject, "{fields:?}");
+        }
         assert_eq!(
             rejected("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"),
             Reject::BadRequest
@@ -859,7 +926,7 @@ mod tests {
         let req = complete(raw);
         assert_eq!(req.route, Route::Json);
         assert_eq!(req.head_len, raw.len() - 2);
-        assert_eq!(req.body_len, 2);
+        assert_eq!(req.body, Body::Length(2));
         assert!(!req.http10 && req.keep_alive);
         // Host is still required, as in HTTP/1.1.
         assert_eq!(rejected("GET /json HTTP/1.9\r\n\r\n"), Reject::BadRequest);

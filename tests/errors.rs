@@ -239,19 +239,57 @@ fn bad_body_framing_gets_400_or_501() {
             400,
         ),
         case(
-            "chunked",
-            post("Transfer-Encoding: chunked\r\n") + "5\r\nhello\r\n0\r\n\r\n",
-            501,
+            "chunked twice",
+            post("Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n"),
+            400,
         ),
+        // A coding this server does not decode, under a final chunked.
         case(
             "gzip, chunked",
             post("Transfer-Encoding: gzip, chunked\r\n"),
             501,
         ),
         case(
-            "chunked on GET",
-            "GET /plaintext HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            "gzip then chunked, two lines",
+            post("Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n"),
             501,
+        ),
+    ]);
+}
+
+/// A chunked body that is not one (RFC 9112 7.1) gets 400 in place of the
+/// request's answer, which waits for the body's end.
+#[test]
+fn malformed_chunked_bodies_get_400() {
+    let chunked = |body: &str| {
+        format!("POST /json HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n{body}")
+    };
+    each_case(&[
+        case("size not hex", chunked("x\r\n"), 400),
+        case("size with 0x", chunked("0x5\r\nhello\r\n0\r\n\r\n"), 400),
+        case("size over 64 bits", chunked("10000000000000000\r\n"), 400),
+        case(
+            "bare LF after the size",
+            chunked("5\nhello\r\n0\r\n\r\n"),
+            400,
+        ),
+        case("data longer than its size", chunked("5\r\nhello!\r\n"), 400),
+        case(
+            "bare LF after the data",
+            chunked("5\r\nhello\n0\r\n\r\n"),
+            400,
+        ),
+        case("control byte in an extension", chunked("5;a\x01b\r\n"), 400),
+        case(
+            "trailer without a colon",
+            chunked("0\r\nX-Sum\r\n\r\n"),
+            400,
+        ),
+        case("folded trailer", chunked("0\r\n X-Sum: 1\r\n\r\n"), 400),
+        case(
+            "8 KiB chunk extension",
+            chunked(&format!("5;{}", "x".repeat(8192))),
+            400,
         ),
     ]);
 }

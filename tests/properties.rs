@@ -10,8 +10,8 @@
 //!   the expected responses, in order;
 //! * arbitrary bytes, alone or appended to valid requests, never panic and
 //!   always yield whole responses; the input is either consumed up to an
-//!   unfinished head (which a second call leaves alone) or answered with a
-//!   `Connection: close` response and `close = true`;
+//!   unfinished head or chunk line (which a second call leaves alone) or
+//!   answered with a `Connection: close` response and `close = true`;
 //! * after `close = true` nothing more is answered.
 
 #[path = "support/casing.rs"]
@@ -205,6 +205,10 @@ struct Req {
     extra: Vec<(String, String)>,
     close: bool,
     body: Vec<u8>,
+    /// The body is sent chunked (HTTP/1.1 only), in chunks of up to 7
+    /// bytes, with an extension on the first and a trailer when its length
+    /// is odd.
+    chunked: bool,
 }
 
 impl Req {
@@ -243,7 +247,12 @@ impl Req {
             (Version::Http11, true) => head.push_str("Connection: close\r\n"),
             _ => {}
         }
-        if !self.body.is_empty() || self.method == Method::Post {
+        if self.chunked {
+            head.push_str(&format!(
+                "{}{sep}chunked{end}",
+                casing("transfer-encoding", self.length_case)
+            ));
+        } else if !self.body.is_empty() || self.method == Method::Post {
             head.push_str(&format!(
                 "{}{sep}{}{end}",
                 casing("content-length", self.length_case),
@@ -252,7 +261,21 @@ impl Req {
         }
         head.push_str("\r\n");
         let mut bytes = head.into_bytes();
-        bytes.extend_from_slice(&self.body);
+        if self.chunked {
+            for (i, chunk) in self.body.chunks(7).enumerate() {
+                let ext = if i == 0 { ";ext=\"a;b\"" } else { "" };
+                bytes.extend_from_slice(format!("{:x}{ext}\r\n", chunk.len()).as_bytes());
+                bytes.extend_from_slice(chunk);
+                bytes.extend_from_slice(b"\r\n");
+            }
+            bytes.extend_from_slice(b"0\r\n");
+            if self.body.len() % 2 == 1 {
+                bytes.extend_from_slice(b"X-Trailer: t\r\n");
+            }
+            bytes.extend_from_slice(b"\r\n");
+        } else {
+            bytes.extend_from_slice(&self.body);
+        }
         bytes
     }
 
@@ -357,12 +380,13 @@ fn request() -> impl Strategy<Value = Req> {
                 Just(b"GET /json HTTP/1.1\r\nHost: a\r\n\r\n".to_vec()),
                 Just(b"\r\n\r\n".to_vec()),
             ],
+            prop::bool::weighted(0.3),
         ),
     )
         .prop_map(
             |(
                 (method, path, absolute, query, version),
-                (host_case, length_case, ows, extra, close, body),
+                (host_case, length_case, ows, extra, close, body, chunked),
             )| {
                 let body = match method {
                     Method::Post | Method::Delete => body,
@@ -380,6 +404,7 @@ fn request() -> impl Strategy<Value = Req> {
                     extra,
                     close,
                     body,
+                    chunked: chunked && version == Version::Http11,
                 }
             },
         )
@@ -547,8 +572,8 @@ proptest! {
     }
 
     /// A request cut short at any point is answered up to the last whole
-    /// request, and the rest is kept: an unfinished head is left unconsumed
-    /// (body bytes are consumed as they come).
+    /// request, and the rest is kept: an unfinished head or chunk line is
+    /// left unconsumed (body bytes are consumed as they come).
     #[test]
     fn truncated_sequence_keeps_the_rest(reqs in vec(request(), 1..6), cut in any::<usize>(), cuts in cuts()) {
         let input = render_all(&reqs);

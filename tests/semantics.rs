@@ -90,6 +90,74 @@ fn other_methods_get_405_and_the_connection_stays_open() {
     });
 }
 
+/// Chunked request bodies are decoded and skipped (RFC 9112 7.1: every
+/// recipient must decode chunked), extensions and trailers included; the
+/// answer comes once the body has ended, and the connection goes on.
+#[test]
+fn chunked_request_bodies_are_skipped() {
+    let chunked = |request_line: &str, body: &str| {
+        format!("{request_line} HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n{body}")
+    };
+    each_flavour(|_, addr| {
+        let mut conn = Conn::open(addr);
+        for body in [
+            "0\r\n\r\n",
+            "5\r\nhello\r\n0\r\n\r\n",
+            "5;name=\"a;b\"\r\nhe\r\nl\r\n00\r\nX-Sum: 5\r\n\r\n",
+            "1D\r\nGET /json HTTP/1.1\r\nHost: a\r\n\r\n0\r\n\r\n",
+        ] {
+            let resp = conn.roundtrip(chunked("POST /json", body));
+            resp.assert_exact(405, &allow_fields(), b"");
+            let resp = conn.roundtrip(chunked("GET /plaintext", body));
+            resp.assert_exact(200, &plaintext_fields(), PLAINTEXT_BODY);
+        }
+        // Pipelined behind a chunked request, in the same write.
+        conn.send(chunked("GET /json", "3\r\nabc\r\n0\r\n\r\n") + &get("/plaintext"));
+        conn.response().assert_exact(200, &json_fields(), JSON_BODY);
+        conn.response()
+            .assert_exact(200, &plaintext_fields(), PLAINTEXT_BODY);
+
+        // A body in pieces, split inside the size line, the data, the CRLF
+        // after it and the trailers: no answer until the last piece.
+        let whole = chunked(
+            "GET /json",
+            "10;x=y\r\n0123456789abcdef\r\n0\r\nA: b\r\n\r\n",
+        );
+        let head_end = whole.find("\r\n\r\n").unwrap() + 4;
+        let mut at = 0;
+        for end in [
+            head_end + 1,
+            head_end + 5,
+            head_end + 12,
+            head_end + 25,
+            head_end + 26,
+            head_end + 31,
+        ] {
+            conn.send(&whole[at..end]);
+            conn.expect_silence(Duration::from_millis(20));
+            at = end;
+        }
+        conn.send(&whole[at..]);
+        conn.response().assert_exact(200, &json_fields(), JSON_BODY);
+        conn.assert_alive();
+    });
+}
+
+/// With `Expect: 100-continue` the client may hold a chunked body back until
+/// it hears from us: the answer comes at once, and the connection closes.
+#[test]
+fn chunked_body_with_expect_continue_is_answered_at_once() {
+    each_flavour(|_, addr| {
+        let mut conn = Conn::open(addr);
+        conn.send(
+            "POST /json HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n",
+        );
+        let resp = conn.response();
+        resp.assert_exact(405, &with(allow_fields(), ("Connection", "close")), b"");
+        conn.expect_close();
+    });
+}
+
 #[test]
 fn unknown_paths_get_404_and_the_connection_stays_open() {
     each_flavour(|_, addr| {

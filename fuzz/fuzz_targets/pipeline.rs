@@ -9,8 +9,8 @@
 //! `tests/properties.rs`:
 //!
 //! * no panic; `consumed <= input`; a closing call consumes everything;
-//! * a kept rest is an unfinished head: under `MAX_HEAD_BYTES`, not in a
-//!   body, and answering it again answers nothing;
+//! * a kept rest is an unfinished head or chunk line: under
+//!   `MAX_HEAD_BYTES`, and answering it again answers nothing;
 //! * the output is whole responses; `Connection: close` on the last one
 //!   exactly when `close` is set;
 //! * split output, close flag, kept rest and body state are identical to the

@@ -14,7 +14,8 @@ pub const DATE: &[u8; chopin::date::DATE_LINE_LEN] = b"Date: Sun, 06 Nov 1994 08
 pub struct Fed {
     pub out: Vec<u8>,
     pub close: bool,
-    /// Bytes kept for the next read (an unfinished head); empty after close.
+    /// Bytes kept for the next read (an unfinished head or chunk line);
+    /// empty after close.
     pub unread: Vec<u8>,
     pub in_body: bool,
 }
@@ -71,9 +72,9 @@ pub fn feed(input: &[u8], cuts: &[usize]) -> Fed {
         }
         unread = buf[consumed..].to_vec();
         if !unread.is_empty() {
-            // What is left is an unfinished head: within limits, and a
-            // second look at it answers nothing and consumes nothing.
-            assert!(!pipeline.in_body(), "unconsumed bytes while in a body");
+            // What is left is an unfinished head, or chunk-size or trailer
+            // line: within limits, and a second look at it answers nothing
+            // and consumes nothing.
             assert!(unread.len() < MAX_HEAD_BYTES, "kept {} bytes", unread.len());
             let mut again = Vec::new();
             let answered = pipeline.answer(&unread, &mut again, &fields);

@@ -1,0 +1,307 @@
+//! Skipping a chunked request body (RFC 9112 7.1).
+//!
+//! Every HTTP/1.1 recipient must be able to decode the chunked coding. This
+//! server's routes take no body, so the decoder only finds where the body
+//! ends, and rejects what is not a chunked body, without keeping a byte of
+//! it: it consumes what it can and leaves an unfinished chunk-size or
+//! trailer line for the next read, the way [`crate::pipeline`] leaves an
+//! unfinished head. Its state is one word, so a connection in a body costs
+//! no more memory than one between requests.
+//!
+//! Lines must end in CRLF and hold no control byte but HTAB: a bare LF or
+//! CR is where chunked parsers disagree, and disagreement is how requests
+//! are smuggled, so it is refused rather than guessed at.
+
+use crate::request::{MAX_HEAD_BYTES, TOKEN_BYTES};
+
+/// Where in a chunked body the next byte belongs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Chunked {
+    /// A chunk-size line: hex digits, optional extensions, CRLF.
+    #[default]
+    Size,
+    /// Chunk data: this many bytes still to skip.
+    Data(u64),
+    /// The CRLF after a chunk's data.
+    DataEnd,
+    /// The trailer section: field lines up to an empty line.
+    Trailer,
+}
+
+/// What [`Chunked::skip`] made of its input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// The body ended; this many bytes of the input were its last.
+    Done(usize),
+    /// This many bytes were used; the body goes on past the rest, which
+    /// starts with an unfinished line (or is empty) and must be given again
+    /// with more bytes after it.
+    More(usize),
+    /// Not a chunked body (or a line of [`MAX_HEAD_BYTES`] or more): 400.
+    Invalid,
+}
+
+impl Chunked {
+    /// Skips body bytes from the start of `input`.
+    pub fn skip(&mut self, input: &[u8]) -> Progress {
+        let mut pos = 0;
+        loop {
+            match *self {
+                Chunked::Data(left) => {
+                    let take = left.min((input.len() - pos) as u64);
+                    pos += take as usize;
+                    *self = match left - take {
+                        0 => Chunked::DataEnd,
+                        left => return more(self, left, pos),
+                    };
+                }
+                Chunked::DataEnd => match &input[pos..] {
+                    [b'\r', b'\n', ..] => {
+                        pos += 2;
+                        *self = Chunked::Size;
+                    }
+                    [] | [b'\r'] => return Progress::More(pos),
+                    _ => return Progress::Invalid,
+                },
+                Chunked::Size => {
+                    let line = match line(&input[pos..]) {
+                        Line::Whole(line) => line,
+                        Line::Unfinished => return Progress::More(pos),
+                        Line::Invalid => return Progress::Invalid,
+                    };
+                    let Some(size) = chunk_size(line) else {
+                        return Progress::Invalid;
+                    };
+                    pos += line.len() + 2;
+                    *self = if size == 0 {
+                        Chunked::Trailer
+                    } else {
+                        Chunked::Data(size)
+                    };
+                }
+                Chunked::Trailer => {
+                    let line = match line(&input[pos..]) {
+                        Line::Whole(line) => line,
+                        Line::Unfinished => return Progress::More(pos),
+                        Line::Invalid => return Progress::Invalid,
+                    };
+                    pos += line.len() + 2;
+                    if line.is_empty() {
+                        *self = Chunked::Size;
+                        return Progress::Done(pos);
+                    }
+                    if !is_field_line(line) {
+                        return Progress::Invalid;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Records `left` data bytes still to come after using the whole input.
+fn more(state: &mut Chunked, left: u64, pos: usize) -> Progress {
+    *state = Chunked::Data(left);
+    Progress::More(pos)
+}
+
+enum Line<'a> {
+    /// The line without its CRLF.
+    Whole(&'a [u8]),
+    /// No LF yet, and under the length limit.
+    Unfinished,
+    /// A control byte other than HTAB (a bare CR or LF among them), or a
+    /// line of [`MAX_HEAD_BYTES`] or more.
+    Invalid,
+}
+
+/// The CRLF-terminated line at the start of `bytes`.
+fn line(bytes: &[u8]) -> Line<'_> {
+    for (at, &b) in bytes.iter().enumerate().take(MAX_HEAD_BYTES) {
+        if b == b'\r' {
+            return match bytes.get(at + 1) {
+                Some(b'\n') => Line::Whole(&bytes[..at]),
+                Some(_) => Line::Invalid,
+                None => Line::Unfinished,
+            };
+        }
+        if (b < b' ' && b != b'\t') || b == 0x7f {
+            return Line::Invalid;
+        }
+    }
+    if bytes.len() >= MAX_HEAD_BYTES {
+        Line::Invalid
+    } else {
+        Line::Unfinished
+    }
+}
+
+/// `chunk-size [ chunk-ext ]`: the size in hex (no sign, no `0x`, at most
+/// what fits in 64 bits, leading zeros allowed), then nothing, or
+/// extensions after optional blanks and a `;`. Extensions are ignored (RFC
+/// 9112 7.1.1); their bytes were checked by [`line`].
+fn chunk_size(line: &[u8]) -> Option<u64> {
+    let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+    if digits == 0 {
+        return None;
+    }
+    let mut size = 0u64;
+    for &b in &line[..digits] {
+        let digit = (b as char).to_digit(16)?;
+        size = size.checked_mul(16)?.checked_add(u64::from(digit))?;
+    }
+    let rest = &line[digits..];
+    let blanks = rest
+        .iter()
+        .take_while(|&&b| b == b' ' || b == b'\t')
+        .count();
+    match rest[blanks..].first() {
+        None if blanks == 0 => Some(size),
+        Some(b';') => Some(size),
+        _ => None,
+    }
+}
+
+/// A trailer field line: a token name, a colon, a value of anything but
+/// control bytes (already checked). Trailers are discarded, never merged
+/// into the head (RFC 9110 6.5.1).
+fn is_field_line(line: &[u8]) -> bool {
+    let name = line
+        .iter()
+        .take_while(|&&b| TOKEN_BYTES[usize::from(b)])
+        .count();
+    name > 0 && line.get(name) == Some(&b':')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Skips `input` as one piece.
+    fn whole(input: &[u8]) -> Progress {
+        Chunked::default().skip(input)
+    }
+
+    /// Skips `input` fed `step` bytes at a time, keeping what is left
+    /// unconsumed as a connection does; the bytes used when the body ended.
+    fn in_steps(input: &[u8], step: usize) -> Progress {
+        let mut state = Chunked::default();
+        let mut kept = Vec::new();
+        let mut used = 0;
+        for piece in input.chunks(step) {
+            kept.extend_from_slice(piece);
+            match state.skip(&kept) {
+                Progress::Done(n) => return Progress::Done(used + n),
+                Progress::More(n) => {
+                    used += n;
+                    kept.drain(..n);
+                }
+                Progress::Invalid => return Progress::Invalid,
+            }
+        }
+        Progress::More(used)
+    }
+
+    const VALID: &[&str] = &[
+        "0\r\n\r\n",
+        "5\r\nhello\r\n0\r\n\r\n",
+        "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+        "A\r\n0123456789\r\n0\r\n\r\n",
+        "a\r\n0123456789\r\n0000\r\n\r\n",
+        "005\r\nhe\r\nl\r\n0\r\n\r\n",
+        "5;name=value\r\nhello\r\n0;last\r\n\r\n",
+        "5 ; name=\"a ; b\"\r\nhello\r\n0\t;x\r\n\r\n",
+        "0\r\nExpires: never\r\nX-Sum:  abc \r\n\r\n",
+        "3\r\n\r\n\r\r\n0\r\n\r\n",
+    ];
+
+    #[test]
+    fn valid_bodies_end_exactly_at_every_split() {
+        for body in VALID {
+            let bytes = body.as_bytes();
+            assert_eq!(whole(bytes), Progress::Done(bytes.len()), "{body:?}");
+            for step in 1..bytes.len() {
+                assert_eq!(
+                    in_steps(bytes, step),
+                    Progress::Done(bytes.len()),
+                    "{body:?} in steps of {step}"
+                );
+            }
+            // What follows the body is not the decoder's: a next request.
+            let next = [bytes, b"GET / HTTP/1.1\r\n"].concat();
+            assert_eq!(whole(&next), Progress::Done(bytes.len()), "{body:?}");
+        }
+    }
+
+    #[test]
+    fn unfinished_bodies_ask_for_more() {
+        for body in VALID {
+            let bytes = body.as_bytes();
+            for end in 0..bytes.len() {
+                let progress = whole(&bytes[..end]);
+                assert!(
+                    matches!(progress, Progress::More(n) if n <= end),
+                    "{:?}: {progress:?}",
+                    &body[..end]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn invalid_bodies_are_refused() {
+        for bad in [
+            "\r\n",
+            "x\r\n",
+            "-5\r\n",
+            "+5\r\n",
+            "0x5\r\n",
+            " 5\r\n",
+            "5 \r\n",
+            "5 x\r\n",
+            "5\n",
+            "5\rx",
+            "5\r\nhelloX\r\n",
+            "5\r\nhelloX",
+            "5\r\nhello\rX",
+            "5\r\nhello\n0\r\n\r\n",
+            "5\r\nhello\r\r\n",
+            "5\x00\r\n",
+            "5;a\x01\r\n",
+            "10000000000000000\r\n",
+            "fffffffffffffffff\r\n",
+            "0\r\nno colon\r\n\r\n",
+            "0\r\n: empty name\r\n\r\n",
+            "0\r\n folded: line\r\n\r\n",
+            "0\r\nbad name: x\r\n\r\n",
+            "0\r\nX: a\x7f\r\n\r\n",
+            "0\r\n\n",
+        ] {
+            assert_eq!(whole(bad.as_bytes()), Progress::Invalid, "{bad:?}");
+            for step in 1..bad.len() {
+                assert_eq!(
+                    in_steps(bad.as_bytes(), step),
+                    Progress::Invalid,
+                    "{bad:?} in steps of {step}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_largest_size_is_skipped_without_overflow() {
+        let mut state = Chunked::default();
+        assert_eq!(state.skip(b"ffffffffffffffff\r\nabc"), Progress::More(21));
+        assert_eq!(state, Chunked::Data(u64::MAX - 3));
+    }
+
+    #[test]
+    fn lines_are_bounded() {
+        let long_ext = format!("5;{}", "x".repeat(MAX_HEAD_BYTES));
+        assert_eq!(whole(long_ext.as_bytes()), Progress::Invalid);
+        let under = format!("5;{}", "x".repeat(MAX_HEAD_BYTES - 3));
+        assert_eq!(whole(under.as_bytes()), Progress::More(0));
+        let long_trailer = format!("0\r\nX: {}", "y".repeat(MAX_HEAD_BYTES));
+        assert_eq!(whole(long_trailer.as_bytes()), Progress::Invalid);
+    }
+}
