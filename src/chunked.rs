@@ -12,7 +12,7 @@
 //! CR is where chunked parsers disagree, and disagreement is how requests
 //! are smuggled, so it is refused rather than guessed at.
 
-use crate::request::{MAX_HEAD_BYTES, TOKEN_BYTES};
+use crate::request::{split_field_name, MAX_HEAD_BYTES};
 
 /// Where in a chunked body the next byte belongs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -50,10 +50,11 @@ impl Chunked {
                 Chunked::Data(left) => {
                     let take = left.min((input.len() - pos) as u64);
                     pos += take as usize;
-                    *self = match left - take {
-                        0 => Chunked::DataEnd,
-                        left => return more(self, left, pos),
-                    };
+                    if take < left {
+                        *self = Chunked::Data(left - take);
+                        return Progress::More(pos);
+                    }
+                    *self = Chunked::DataEnd;
                 }
                 Chunked::DataEnd => match &input[pos..] {
                     [b'\r', b'\n', ..] => {
@@ -97,12 +98,6 @@ impl Chunked {
             }
         }
     }
-}
-
-/// Records `left` data bytes still to come after using the whole input.
-fn more(state: &mut Chunked, left: u64, pos: usize) -> Progress {
-    *state = Chunked::Data(left);
-    Progress::More(pos)
 }
 
 enum Line<'a> {
@@ -166,11 +161,7 @@ fn chunk_size(line: &[u8]) -> Option<u64> {
 /// control bytes (already checked). Trailers are discarded, never merged
 /// into the head (RFC 9110 6.5.1).
 fn is_field_line(line: &[u8]) -> bool {
-    let name = line
-        .iter()
-        .take_while(|&&b| TOKEN_BYTES[usize::from(b)])
-        .count();
-    name > 0 && line.get(name) == Some(&b':')
+    split_field_name(line).is_some()
 }
 
 #[cfg(test)]

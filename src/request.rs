@@ -159,14 +159,7 @@ pub fn parse_common(buf: &[u8]) -> Option<Request> {
                 _ => return None,
             }
         } else {
-            let name_len = line
-                .iter()
-                .take_while(|&&b| TOKEN_BYTES[usize::from(b)])
-                .count();
-            let (name, rest) = line.split_at(name_len);
-            if name.is_empty() || rest.first() != Some(&b':') {
-                return None;
-            }
+            let (name, _) = split_field_name(line)?;
             let judged_by_httparse = match name.len() {
                 6 => name_is(name, b"expect"),
                 14 => name_is(name, b"content-length"),
@@ -190,6 +183,20 @@ pub fn parse_common(buf: &[u8]) -> Option<Request> {
         http10: false,
         expects_continue: false,
     })
+}
+
+/// A field line's name (a non-empty token) and what follows its colon;
+/// `None` when the line does not start `token:`.
+#[inline]
+pub(crate) fn split_field_name(line: &[u8]) -> Option<(&[u8], &[u8])> {
+    let name_len = line
+        .iter()
+        .take_while(|&&b| TOKEN_BYTES[usize::from(b)])
+        .count();
+    match line.split_at(name_len) {
+        (name, [b':', value @ ..]) if !name.is_empty() => Some((name, value)),
+        _ => None,
+    }
 }
 
 /// The value of a field line (visible ASCII and spaces, no CRLF) whose
@@ -571,7 +578,7 @@ fn parse_content_length(value: &[u8]) -> Option<u64> {
 static HOST_BYTES: [bool; 256] = alphanumeric_and(b"-._~%!$&'()*+,;=:[]");
 
 /// RFC 9110 5.6.2 `tchar`: the bytes of a field name (httparse's set).
-pub(crate) static TOKEN_BYTES: [bool; 256] = alphanumeric_and(b"!#$%&'*+-.^_`|~");
+static TOKEN_BYTES: [bool; 256] = alphanumeric_and(b"!#$%&'*+-.^_`|~");
 
 /// A byte table: ASCII letters and digits, and `extra`.
 const fn alphanumeric_and(extra: &[u8]) -> [bool; 256] {
