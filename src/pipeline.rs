@@ -187,6 +187,7 @@ impl Answer {
     fn write(self, out: &mut Vec<u8>, fields: &Fields<'_>) {
         let with_body = self.method != Method::Head;
         match (self.route, self.method) {
+            (_, Method::Unknown) => fields.empty(out, Status::NotImplemented, self.persistence),
             (Route::NotFound, _) => fields.empty(out, Status::NotFound, self.persistence),
             (_, Method::Other) => fields.empty(out, Status::MethodNotAllowed, self.persistence),
             (Route::Plaintext, _) => fields.plaintext(out, with_body, self.persistence),
@@ -333,5 +334,15 @@ mod tests {
         assert!(out.contains("Content-Length: 13\r\n"));
         assert!(out.contains("Allow: GET, HEAD\r\n"));
         assert!(!answered.close);
+    }
+
+    #[test]
+    fn unknown_methods_get_501_on_any_route() {
+        let input = "BREW /json HTTP/1.1\r\nHost: a\r\n\r\nget /nope HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\n{}HEAD /json HTTP/1.1\r\nHost: a\r\n\r\n";
+        let (out, answered) = run(&mut Pipeline::new(), input.as_bytes());
+        assert_eq!(statuses(&out), ["501", "501", "200"]);
+        assert!(!out.contains("Allow:"));
+        assert!(!answered.close);
+        assert_eq!(answered.consumed, input.len());
     }
 }

@@ -19,8 +19,12 @@ pub const MAX_HEADERS: usize = 100;
 pub enum Method {
     Get,
     Head,
-    /// Any other token: answered with 405 on known routes.
+    /// A method RFC 9110 (or PATCH's RFC 5789) defines that this server
+    /// does not serve: 405 with `Allow` on known routes (RFC 9110 15.5.6).
     Other,
+    /// A token this server does not recognise (methods are case-sensitive,
+    /// so `get` is one): 501 on any route (RFC 9110 9.1).
+    Unknown,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -382,7 +386,8 @@ pub fn parse_with_httparse(buf: &[u8]) -> Parsed {
         method: match method {
             "GET" => Method::Get,
             "HEAD" => Method::Head,
-            _ => Method::Other,
+            "POST" | "PUT" | "DELETE" | "CONNECT" | "OPTIONS" | "TRACE" | "PATCH" => Method::Other,
+            _ => Method::Unknown,
         },
         route: route(target.as_bytes()),
         head_len,
@@ -716,10 +721,13 @@ mod tests {
             Method::Other
         );
         // Methods are case-sensitive (RFC 9110 9.1).
-        assert_eq!(
-            complete("get /json HTTP/1.1\r\nHost: a\r\n\r\n").method,
-            Method::Other
-        );
+        for unknown in ["get", "Head", "BREW", "PROPFIND", "GETS", "POST_"] {
+            assert_eq!(
+                complete(&format!("{unknown} /json HTTP/1.1\r\nHost: a\r\n\r\n")).method,
+                Method::Unknown,
+                "{unknown}"
+            );
+        }
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! HTTP semantics over real sockets: HEAD, 404, 405, persistence
+//! HTTP semantics over real sockets: HEAD, 404, 405, 501, persistence
 //! (`Connection`, HTTP/1.0), the absolute-form target and timeouts.
 
 mod common;
@@ -14,6 +14,9 @@ fn allow_fields() -> Vec<(&'static str, &'static str)> {
         ("Content-Length", "0"),
     ]
 }
+
+/// The fields of a keep-alive answer without a body (404, 501).
+const NO_BODY: &[(&str, &str)] = &[("Server", "chopin"), ("Content-Length", "0")];
 
 fn with(
     mut fields: Vec<(&'static str, &'static str)>,
@@ -53,11 +56,7 @@ fn head_has_the_get_fields_and_no_body() {
         }
         // HEAD of an unknown path is a 404 like GET.
         conn.send(request("HEAD", "/nope"));
-        conn.head_response().assert_exact(
-            404,
-            &[("Server", "chopin"), ("Content-Length", "0")],
-            b"",
-        );
+        conn.head_response().assert_exact(404, NO_BODY, b"");
         conn.expect_silence(Duration::from_millis(20));
         conn.assert_alive();
     });
@@ -69,7 +68,7 @@ fn other_methods_get_405_and_the_connection_stays_open() {
         let mut conn = Conn::open(addr);
         for path in ["/plaintext", "/json", "/json?a=b"] {
             for method in [
-                "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "get", "Head",
+                "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "CONNECT",
             ] {
                 let resp = conn.roundtrip(request(method, path));
                 resp.assert_exact(405, &allow_fields(), b"");
@@ -85,6 +84,31 @@ fn other_methods_get_405_and_the_connection_stays_open() {
             ));
             resp.assert_exact(405, &allow_fields(), b"");
         }
+        conn.expect_silence(Duration::from_millis(20));
+        conn.assert_alive();
+    });
+}
+
+/// A method token the server does not recognise gets 501 (RFC 9110 9.1),
+/// on any route; methods are case-sensitive, so `get` is such a token.
+/// The request is well framed, so the connection goes on.
+#[test]
+fn unknown_methods_get_501_and_the_connection_stays_open() {
+    each_flavour(|_, addr| {
+        let mut conn = Conn::open(addr);
+        for path in ["/plaintext", "/json", "/nope"] {
+            for method in ["get", "Head", "BREW", "PROPFIND", "M-SEARCH", "GET!"] {
+                let resp = conn.roundtrip(request(method, path));
+                resp.assert_exact(501, NO_BODY, b"");
+                assert_eq!(resp.reason, "Not Implemented", "{method} {path}");
+            }
+            let resp = conn.roundtrip(format!(
+                "BREW {path} HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nHELLO"
+            ));
+            resp.assert_exact(501, NO_BODY, b"");
+        }
+        let resp = conn.roundtrip(get("/plaintext"));
+        resp.assert_exact(200, &plaintext_fields(), PLAINTEXT_BODY);
         conn.expect_silence(Duration::from_millis(20));
         conn.assert_alive();
     });
@@ -176,7 +200,7 @@ fn unknown_paths_get_404_and_the_connection_stays_open() {
         ] {
             for method in ["GET", "POST"] {
                 let resp = conn.roundtrip(request(method, target));
-                resp.assert_exact(404, &[("Server", "chopin"), ("Content-Length", "0")], b"");
+                resp.assert_exact(404, NO_BODY, b"");
                 assert_eq!(resp.reason, "Not Found", "{method} {target}");
             }
         }
@@ -205,13 +229,8 @@ fn connection_close_is_answered_then_closed() {
                 JSON_BODY,
             ),
             ("Upgrade, CLOSE", "GET /json", 200, json_fields(), JSON_BODY),
-            (
-                "close",
-                "GET /nope",
-                404,
-                vec![("Server", "chopin"), ("Content-Length", "0")],
-                &b""[..],
-            ),
+            ("close", "GET /nope", 404, NO_BODY.to_vec(), &b""[..]),
+            ("close", "BREW /json", 501, NO_BODY.to_vec(), &b""[..]),
             ("close", "DELETE /json", 405, allow_fields(), &b""[..]),
         ] {
             let mut conn = Conn::open(addr);
