@@ -377,6 +377,10 @@ pub fn parse_with_httparse(buf: &[u8]) -> Parsed {
         (Some(Err(reject)), None) => return Parsed::Invalid(reject),
     };
 
+    if !is_request_target(method, target.as_bytes()) {
+        return Parsed::Invalid(Reject::BadRequest);
+    }
+
     let keep_alive = if http10 {
         keep_alive_token && !close
     } else {
@@ -517,6 +521,27 @@ fn request_line(buf: &[u8]) -> Option<(usize, &[u8])> {
         .unwrap_or(buf.len());
     let len = buf[start..].iter().position(|&b| b == b'\n')?;
     Some((start, &buf[start..start + len]))
+}
+
+/// Whether `target` has one of RFC 9112 3.2's four forms: origin-form
+/// (`/path?query`), absolute-form (`scheme:...`; authority-form, CONNECT's
+/// `host:port`, reads as one too) or `*`, which is only for `OPTIONS`
+/// (3.2.4). Anything else (`plaintext`, `GET *`) is an invalid request
+/// line: 400 (3.2).
+fn is_request_target(method: &str, target: &[u8]) -> bool {
+    match target {
+        [b'/', ..] => true,
+        b"*" => method == "OPTIONS",
+        // scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) (RFC 3986 3.1)
+        [first, rest @ ..] if first.is_ascii_alphabetic() => {
+            let scheme_len = rest
+                .iter()
+                .take_while(|&&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+                .count();
+            rest.get(scheme_len) == Some(&b':')
+        }
+        _ => false,
+    }
 }
 
 /// Maps a request-target to a route; the query string is ignored.
@@ -701,12 +726,39 @@ mod tests {
             ("/JSON", Route::NotFound),
             ("/json/", Route::NotFound),
             ("/plaintextx", Route::NotFound),
-            ("*", Route::NotFound),
             ("ftp://example.com/json", Route::NotFound),
+            ("urn:json", Route::NotFound),
         ];
         for (target, expected) in cases {
             let req = complete(&format!("GET {target} HTTP/1.1\r\nHost: a\r\n\r\n"));
             assert_eq!(req.route, expected, "{target}");
+        }
+    }
+
+    #[test]
+    fn request_target_forms() {
+        for valid in [
+            "GET /json",
+            "GET http://a/json",
+            "GET a+b.c-d:x",
+            "OPTIONS *",
+            "CONNECT example.com:443",
+        ] {
+            complete(&format!("{valid} HTTP/1.1\r\nHost: a\r\n\r\n"));
+        }
+        for invalid in [
+            "GET *",
+            "HEAD *",
+            "OPTIONS **",
+            "GET json",
+            "GET :80/json",
+            "GET 1http://a/json",
+            "GET ?q",
+            "GET #f",
+            "GET -a:b",
+        ] {
+            let raw = format!("{invalid} HTTP/1.1\r\nHost: a\r\n\r\n");
+            assert_eq!(rejected(&raw), Reject::BadRequest, "{invalid}");
         }
     }
 

@@ -101,6 +101,16 @@ fn malformed_request_lines_get_400() {
             "GET /js\x01on HTTP/1.1\r\nHost: a\r\n\r\n",
             400,
         ),
+        case(
+            "target of no form",
+            "GET json HTTP/1.1\r\nHost: a\r\n\r\n",
+            400,
+        ),
+        case(
+            "asterisk not for OPTIONS",
+            "GET * HTTP/1.1\r\nHost: a\r\n\r\n",
+            400,
+        ),
     ]);
 }
 
