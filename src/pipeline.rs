@@ -189,7 +189,9 @@ impl Answer {
         match (self.route, self.method) {
             (_, Method::Unknown) => fields.empty(out, Status::NotImplemented, self.persistence),
             (Route::NotFound, _) => fields.empty(out, Status::NotFound, self.persistence),
-            (_, Method::Other) => fields.empty(out, Status::MethodNotAllowed, self.persistence),
+            (_, Method::NotAllowed) => {
+                fields.empty(out, Status::MethodNotAllowed, self.persistence)
+            }
             (Route::Plaintext, _) => fields.plaintext(out, with_body, self.persistence),
             (Route::Json, _) => fields.json(out, with_body, self.persistence),
         }

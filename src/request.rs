@@ -21,7 +21,7 @@ pub enum Method {
     Head,
     /// A method RFC 9110 (or PATCH's RFC 5789) defines that this server
     /// does not serve: 405 with `Allow` on known routes (RFC 9110 15.5.6).
-    Other,
+    NotAllowed,
     /// A token this server does not recognise (methods are case-sensitive,
     /// so `get` is one): 501 on any route (RFC 9110 9.1).
     Unknown,
@@ -390,7 +390,9 @@ pub fn parse_with_httparse(buf: &[u8]) -> Parsed {
         method: match method {
             "GET" => Method::Get,
             "HEAD" => Method::Head,
-            "POST" | "PUT" | "DELETE" | "CONNECT" | "OPTIONS" | "TRACE" | "PATCH" => Method::Other,
+            "POST" | "PUT" | "DELETE" | "CONNECT" | "OPTIONS" | "TRACE" | "PATCH" => {
+                Method::NotAllowed
+            }
             _ => Method::Unknown,
         },
         route: route(target.as_bytes()),
@@ -770,7 +772,7 @@ mod tests {
         );
         assert_eq!(
             complete("POST /json HTTP/1.1\r\nHost: a\r\n\r\n").method,
-            Method::Other
+            Method::NotAllowed
         );
         // Methods are case-sensitive (RFC 9110 9.1).
         for unknown in ["get", "Head", "BREW", "PROPFIND", "GETS", "POST_"] {
