@@ -244,17 +244,82 @@ fn name_is(name: &[u8], lower: &[u8]) -> bool {
     }
 }
 
-/// Whether every byte of `value` is a [`HOST_BYTES`] byte. Eight lookups
-/// at a time, combined without a branch each: half the instructions of
-/// stopping at the first bad byte, and a bad Host is rare.
+/// Whether `value` is a valid `Host` (RFC 9112 3.2: `uri-host [":" port]`;
+/// RFC 9110 7.2 allows it empty). The usual value, a plain name such as
+/// `localhost`, is all [`REG_NAME_BYTES`]: eight lookups at a time,
+/// combined without a branch each (half the instructions of stopping at
+/// the first bad byte). Anything else (a port, an IP literal, a `%`
+/// escape, a bad byte) goes to the grammar.
 #[inline]
 fn is_host(value: &[u8]) -> bool {
-    let ok = |b: &u8| HOST_BYTES[usize::from(*b)];
+    let ok = |b: &u8| REG_NAME_BYTES[usize::from(*b)];
     let mut words = value.chunks_exact(8);
     let words_ok = words.by_ref().fold(true, |all, word| {
         all & word.iter().fold(true, |all, b| all & ok(b))
     });
-    words_ok && words.remainder().iter().all(ok)
+    (words_ok && words.remainder().iter().all(ok)) || split_authority(value).is_some()
+}
+
+/// `uri-host [":" port]` split into its host and port (RFC 3986 3.2.2,
+/// 3.2.3), or `None` when `authority` is not one: a bad byte, a `%` not
+/// followed by two hex digits, a port that is not digits, an unclosed or
+/// invalid `[...]` literal. No userinfo: a `@` is refused (RFC 9110 4.2.4
+/// says to treat it as an error). The host may be empty.
+#[cold]
+fn split_authority(authority: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (host, port) = match authority {
+        [b'[', ..] => {
+            let close = authority.iter().position(|&b| b == b']')?;
+            let (literal, rest) = authority.split_at(close + 1);
+            if !is_ip_literal(&literal[1..close]) {
+                return None;
+            }
+            match rest {
+                [] => (literal, &b""[..]),
+                [b':', port @ ..] => (literal, port),
+                _ => return None,
+            }
+        }
+        _ => match authority.iter().rposition(|&b| b == b':') {
+            Some(colon) => (&authority[..colon], &authority[colon + 1..]),
+            None => (authority, &b""[..]),
+        },
+    };
+    let reg_name = host.starts_with(b"[") || is_reg_name(host);
+    (reg_name && port.iter().all(u8::is_ascii_digit)).then_some((host, port))
+}
+
+/// `reg-name = *( unreserved / pct-encoded / sub-delims )`, which covers
+/// IPv4 addresses too.
+fn is_reg_name(host: &[u8]) -> bool {
+    let mut rest = host;
+    while let [b, tail @ ..] = rest {
+        rest = match (b, tail) {
+            (b'%', [hi, lo, tail @ ..]) if hi.is_ascii_hexdigit() && lo.is_ascii_hexdigit() => tail,
+            _ if REG_NAME_BYTES[usize::from(*b)] => tail,
+            _ => return false,
+        };
+    }
+    true
+}
+
+/// The inside of `[...]`: an IPv6 address, or `IPvFuture = "v" 1*HEXDIG
+/// "." 1*( unreserved / sub-delims / ":" )` (RFC 3986 3.2.2).
+fn is_ip_literal(inside: &[u8]) -> bool {
+    if let [b'v' | b'V', rest @ ..] = inside {
+        let hex = rest.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+        return match &rest[hex..] {
+            [b'.', tail @ ..] => {
+                hex > 0
+                    && !tail.is_empty()
+                    && tail
+                        .iter()
+                        .all(|&b| b == b':' || REG_NAME_BYTES[usize::from(b)])
+            }
+            _ => false,
+        };
+    }
+    std::str::from_utf8(inside).is_ok_and(|text| text.parse::<std::net::Ipv6Addr>().is_ok())
 }
 
 /// Strips spaces from both ends (the fast path has no tabs). The usual
@@ -400,7 +465,8 @@ pub fn parse_with_httparse(buf: &[u8]) -> Parsed {
         body,
         keep_alive,
         http10,
-        expects_continue,
+        // RFC 9110 10.1.1: a server MUST ignore 100-continue in HTTP/1.0.
+        expects_continue: expects_continue && !http10,
     })
 }
 
@@ -525,22 +591,38 @@ fn request_line(buf: &[u8]) -> Option<(usize, &[u8])> {
     Some((start, &buf[start..start + len]))
 }
 
-/// Whether `target` has one of RFC 9112 3.2's four forms: origin-form
-/// (`/path?query`), absolute-form (`scheme:...`; authority-form, CONNECT's
-/// `host:port`, reads as one too) or `*`, which is only for `OPTIONS`
-/// (3.2.4). Anything else (`plaintext`, `GET *`) is an invalid request
-/// line: 400 (3.2).
+/// Whether `target` has the form RFC 9112 3.2 allows for `method`:
+/// origin-form (`/path?query`), absolute-form (`scheme:...`), `*` only for
+/// `OPTIONS` (3.2.4), and for `CONNECT` only its authority-form `host:port`
+/// (3.2.3). An `http` or `https` URI must have `://` and a valid, non-empty
+/// host and no userinfo (RFC 9110 4.2.1, 4.2.4). Anything else (`json`,
+/// `GET *`, `http:///json`) is an invalid request line: 400 (3.2).
 fn is_request_target(method: &str, target: &[u8]) -> bool {
+    if method == "CONNECT" {
+        return split_authority(target)
+            .is_some_and(|(host, port)| !host.is_empty() && !port.is_empty());
+    }
     match target {
         [b'/', ..] => true,
         b"*" => method == "OPTIONS",
         // scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) (RFC 3986 3.1)
         [first, rest @ ..] if first.is_ascii_alphabetic() => {
-            let scheme_len = rest
+            let scheme_len = 1 + rest
                 .iter()
                 .take_while(|&&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
                 .count();
-            rest.get(scheme_len) == Some(&b':')
+            let (scheme, rest) = target.split_at(scheme_len);
+            if !(scheme.eq_ignore_ascii_case(b"http") || scheme.eq_ignore_ascii_case(b"https")) {
+                return rest.first() == Some(&b':');
+            }
+            let Some(rest) = rest.strip_prefix(b"://") else {
+                return false;
+            };
+            let authority_len = rest
+                .iter()
+                .position(|&b| matches!(b, b'/' | b'?' | b'#'))
+                .unwrap_or(rest.len());
+            split_authority(&rest[..authority_len]).is_some_and(|(host, _)| !host.is_empty())
         }
         _ => false,
     }
@@ -604,10 +686,9 @@ fn parse_content_length(value: &[u8]) -> Option<u64> {
     result
 }
 
-/// The bytes of `Host = uri-host [ ":" port ]`: reg-name, IPv4 or IP-literal
-/// characters. An empty value is valid (RFC 9110 7.2 allows it for URIs
-/// without an authority). A table: this runs for every request.
-static HOST_BYTES: [bool; 256] = alphanumeric_and(b"-._~%!$&'()*+,;=:[]");
+/// The bytes of a `reg-name` but `%`: RFC 3986's unreserved and sub-delims.
+/// A table: the `Host` check runs for every request.
+static REG_NAME_BYTES: [bool; 256] = alphanumeric_and(b"-._~!$&'()*+,;=");
 
 /// RFC 9110 5.6.2 `tchar`: the bytes of a field name (httparse's set).
 static TOKEN_BYTES: [bool; 256] = alphanumeric_and(b"!#$%&'*+-.^_`|~");
@@ -670,11 +751,11 @@ mod tests {
             .collect();
         let mut host = tchar.clone();
         tchar.extend_from_slice(b"!#$%&'*+-.^_`|~");
-        host.extend_from_slice(b"-._~%!$&'()*+,;=:[]");
+        host.extend_from_slice(b"-._~!$&'()*+,;=");
         tchar.sort_unstable();
         host.sort_unstable();
         assert_eq!(set(&TOKEN_BYTES), tchar);
-        assert_eq!(set(&HOST_BYTES), host);
+        assert_eq!(set(&REG_NAME_BYTES), host);
     }
 
     #[test]
@@ -742,9 +823,13 @@ mod tests {
         for valid in [
             "GET /json",
             "GET http://a/json",
+            "GET HTTPS://a:443?q",
+            "GET http://[::1]:8080/json#f",
             "GET a+b.c-d:x",
+            "GET urn:json",
             "OPTIONS *",
             "CONNECT example.com:443",
+            "CONNECT [::1]:443",
         ] {
             complete(&format!("{valid} HTTP/1.1\r\nHost: a\r\n\r\n"));
         }
@@ -758,6 +843,18 @@ mod tests {
             "GET ?q",
             "GET #f",
             "GET -a:b",
+            "GET http:///json",
+            "GET http://:80/json",
+            "GET http:/json",
+            "GET http:json",
+            "GET http://u:p@a/json",
+            "GET http://a:xx/json",
+            "GET https://[::1/json",
+            "CONNECT /json",
+            "CONNECT example.com",
+            "CONNECT example.com:",
+            "CONNECT :443",
+            "CONNECT http://a/",
         ] {
             let raw = format!("{invalid} HTTP/1.1\r\nHost: a\r\n\r\n");
             assert_eq!(rejected(&raw), Reject::BadRequest, "{invalid}");
@@ -800,8 +897,48 @@ mod tests {
             Reject::BadRequest
         );
         complete("GET / HTTP/1.0\r\n\r\n");
-        complete("GET / HTTP/1.1\r\nhOsT: [::1]:8080\r\n\r\n");
-        complete("GET / HTTP/1.1\r\nHost:\r\n\r\n");
+        // uri-host [":" port] (RFC 9112 3.2, RFC 3986 3.2.2), on both paths
+        // (the fast one, and httparse's when a tab sends the head there).
+        for valid in [
+            "",
+            "a",
+            "localhost:8080",
+            "a:",
+            "127.0.0.1:80",
+            "xn--bcher-kva.example",
+            "a%2Db",
+            "!$&'()*+,;=-._~",
+            "[::1]",
+            "[::1]:8080",
+            "[2001:db8::7]:1",
+            "[::ffff:127.0.0.1]",
+            "[v7.a:b]",
+        ] {
+            for tab in ["", "\t"] {
+                let raw = format!("GET / HTTP/1.1\r\nhOsT: {valid}{tab}\r\n\r\n");
+                complete(&raw);
+            }
+        }
+        for invalid in [
+            "a b", "a/b", "a?b", "a#b", "u@a", "a:xx", "a:-1", "a:1:2", "a%zz", "a%2", "[::1",
+            "::1", "[zz]", "[::1]x", "[::1]:x", "[v.a]", "[v7.]", "a[b]", "\"a\"", "a\\b",
+        ] {
+            for tab in ["", "\t"] {
+                let raw = format!("GET / HTTP/1.1\r\nHost: {invalid}{tab}\r\n\r\n");
+                assert_eq!(rejected(&raw), Reject::BadRequest, "{invalid}");
+            }
+        }
+    }
+
+    #[test]
+    fn expect_continue_is_ignored_in_http_1_0() {
+        let head = |version| {
+            format!(
+                "POST / {version}\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n"
+            )
+        };
+        assert!(complete(&head("HTTP/1.1")).expects_continue);
+        assert!(!complete(&head("HTTP/1.0")).expects_continue);
     }
 
     #[test]

@@ -111,6 +111,31 @@ fn malformed_request_lines_get_400() {
             "GET * HTTP/1.1\r\nHost: a\r\n\r\n",
             400,
         ),
+        case(
+            "http URI without a host",
+            "GET http:///json HTTP/1.1\r\nHost: a\r\n\r\n",
+            400,
+        ),
+        case(
+            "http URI without //",
+            "GET http:/json HTTP/1.1\r\nHost: a\r\n\r\n",
+            400,
+        ),
+        case(
+            "http URI with userinfo",
+            "GET http://u:p@a/json HTTP/1.1\r\nHost: a\r\n\r\n",
+            400,
+        ),
+        case(
+            "http URI bad port",
+            "GET http://a:xx/json HTTP/1.1\r\nHost: a\r\n\r\n",
+            400,
+        ),
+        case(
+            "CONNECT origin-form",
+            "CONNECT /json HTTP/1.1\r\nHost: a\r\n\r\n",
+            400,
+        ),
     ]);
 }
 
@@ -192,6 +217,36 @@ fn host_rules_get_400() {
         case(
             "Host with a slash",
             "GET /json HTTP/1.1\r\nHost: a/b\r\n\r\n",
+            400,
+        ),
+        case(
+            "Host port not digits",
+            "GET /json HTTP/1.1\r\nHost: a:xx\r\n\r\n",
+            400,
+        ),
+        case(
+            "Host with two colons",
+            "GET /json HTTP/1.1\r\nHost: a:1:2\r\n\r\n",
+            400,
+        ),
+        case(
+            "Host unclosed literal",
+            "GET /json HTTP/1.1\r\nHost: [::1\r\n\r\n",
+            400,
+        ),
+        case(
+            "Host bad literal",
+            "GET /json HTTP/1.1\r\nHost: [zz]\r\n\r\n",
+            400,
+        ),
+        case(
+            "Host bad escape",
+            "GET /json HTTP/1.1\r\nHost: a%zz\r\n\r\n",
+            400,
+        ),
+        case(
+            "Host with userinfo",
+            "GET /json HTTP/1.1\r\nHost: u@a\r\n\r\n",
             400,
         ),
     ]);

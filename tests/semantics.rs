@@ -67,9 +67,7 @@ fn other_methods_get_405_and_the_connection_stays_open() {
     each_flavour(|_, addr| {
         let mut conn = Conn::open(addr);
         for path in ["/plaintext", "/json", "/json?a=b"] {
-            for method in [
-                "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "CONNECT",
-            ] {
+            for method in ["POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE"] {
                 let resp = conn.roundtrip(request(method, path));
                 resp.assert_exact(405, &allow_fields(), b"");
                 assert_eq!(resp.reason, "Method Not Allowed", "{method} {path}");
@@ -179,6 +177,23 @@ fn chunked_body_with_expect_continue_is_answered_at_once() {
         let resp = conn.response();
         resp.assert_exact(405, &with(allow_fields(), ("Connection", "close")), b"");
         conn.expect_close();
+    });
+}
+
+/// RFC 9110 10.1.1: a server MUST ignore a 100-continue expectation in an
+/// HTTP/1.0 request; the body that follows is read and skipped as usual.
+#[test]
+fn expect_continue_in_http_1_0_is_ignored() {
+    each_flavour(|_, addr| {
+        let mut conn = Conn::open(addr);
+        conn.send("GET /plaintext HTTP/1.0\r\nConnection: keep-alive\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
+        let keep_alive = with(plaintext_fields(), ("Connection", "keep-alive"));
+        conn.response()
+            .assert_exact(200, &keep_alive, PLAINTEXT_BODY);
+        conn.expect_silence(Duration::from_millis(20));
+        let resp = conn.roundtrip(format!("hello{}", get("/json")));
+        resp.assert_exact(200, &json_fields(), JSON_BODY);
+        conn.assert_alive();
     });
 }
 
