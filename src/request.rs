@@ -611,18 +611,16 @@ fn is_request_target(method: &str, target: &[u8]) -> bool {
                 .iter()
                 .take_while(|&&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
                 .count();
-            let (scheme, rest) = target.split_at(scheme_len);
-            if !(scheme.eq_ignore_ascii_case(b"http") || scheme.eq_ignore_ascii_case(b"https")) {
-                return rest.first() == Some(&b':');
-            }
-            let Some(rest) = rest.strip_prefix(b"://") else {
+            if target.get(scheme_len) != Some(&b':') {
                 return false;
-            };
-            let authority_len = rest
-                .iter()
-                .position(|&b| matches!(b, b'/' | b'?' | b'#'))
-                .unwrap_or(rest.len());
-            split_authority(&rest[..authority_len]).is_some_and(|(host, _)| !host.is_empty())
+            }
+            match http_authority(target) {
+                // Another scheme: not ours to judge further (routed to 404).
+                None => true,
+                Some(parts) => parts
+                    .and_then(|(authority, _)| split_authority(authority))
+                    .is_some_and(|(host, _)| !host.is_empty()),
+            }
         }
         _ => false,
     }
@@ -633,7 +631,11 @@ fn route(target: &[u8]) -> Route {
     let path = match target.first() {
         Some(b'/') => target,
         // RFC 9112 3.2.2: servers must accept the absolute-form.
-        _ => absolute_form_path(target).unwrap_or(b""),
+        _ => match http_authority(target) {
+            Some(Some((_, rest))) if rest.starts_with(b"/") => rest,
+            Some(Some(_)) => b"/",
+            _ => b"",
+        },
     };
     if is_path(path, b"/plaintext") {
         Route::Plaintext
@@ -652,18 +654,22 @@ fn is_path(path: &[u8], route: &[u8]) -> bool {
     }
 }
 
-/// The path of `http://authority/path?query`, or `None` for other forms.
-fn absolute_form_path(target: &[u8]) -> Option<&[u8]> {
-    let scheme_end = target.windows(3).position(|w| w == b"://")?;
-    let scheme = &target[..scheme_end];
+/// For an `http:` or `https:` target (any case), its authority and what
+/// follows it (path, query, fragment), or `Some(None)` when `//` does not
+/// follow the scheme (RFC 9110 4.2.1); `None` for any other target.
+fn http_authority(target: &[u8]) -> Option<Option<(&[u8], &[u8])>> {
+    let colon = target.iter().position(|&b| b == b':')?;
+    let (scheme, rest) = target.split_at(colon);
     if !(scheme.eq_ignore_ascii_case(b"http") || scheme.eq_ignore_ascii_case(b"https")) {
         return None;
     }
-    let rest = &target[scheme_end + 3..];
-    match rest.iter().position(|&b| b == b'/' || b == b'?') {
-        Some(start) if rest[start] == b'/' => Some(&rest[start..]),
-        _ => Some(b"/"),
-    }
+    Some(rest.strip_prefix(b"://").map(|rest| {
+        let authority_len = rest
+            .iter()
+            .position(|&b| matches!(b, b'/' | b'?' | b'#'))
+            .unwrap_or(rest.len());
+        rest.split_at(authority_len)
+    }))
 }
 
 /// `Content-Length = 1*DIGIT`, or a list of identical values (RFC 9112 6.3,
