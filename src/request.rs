@@ -34,6 +34,17 @@ pub enum Route {
     NotFound,
 }
 
+impl Route {
+    /// The path this route serves; empty for `NotFound`.
+    fn path(self) -> &'static [u8] {
+        match self {
+            Route::Plaintext => b"/plaintext",
+            Route::Json => b"/json",
+            Route::NotFound => b"",
+        }
+    }
+}
+
 /// What a valid request head asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Request {
@@ -126,6 +137,12 @@ pub fn parse_common(buf: &[u8]) -> Option<Request> {
         return None;
     }
     let target = &buf[target_at..target_end];
+    // A target that is exactly its route's path is known to be valid: only
+    // a query or another path needs its bytes checked.
+    let route = route(target);
+    if target.len() != route.path().len() && !is_path_and_query(target) {
+        return None;
+    }
 
     let mut pos = target_end + 11;
     let mut fields = 0;
@@ -180,7 +197,7 @@ pub fn parse_common(buf: &[u8]) -> Option<Request> {
     }
     Some(Request {
         method,
-        route: route(target),
+        route,
         head_len: pos,
         body: Body::Length(0),
         keep_alive: !close,
@@ -603,7 +620,7 @@ fn is_request_target(method: &str, target: &[u8]) -> bool {
             .is_some_and(|(host, port)| !host.is_empty() && !port.is_empty());
     }
     match target {
-        [b'/', ..] => true,
+        [b'/', ..] => is_path_and_query(target),
         b"*" => method == "OPTIONS",
         // scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) (RFC 3986 3.1)
         [first, rest @ ..] if first.is_ascii_alphabetic() => {
@@ -617,13 +634,38 @@ fn is_request_target(method: &str, target: &[u8]) -> bool {
             match http_authority(target) {
                 // Another scheme: not ours to judge further (routed to 404).
                 None => true,
-                Some(parts) => parts
-                    .and_then(|(authority, _)| split_authority(authority))
-                    .is_some_and(|(host, _)| !host.is_empty()),
+                Some(parts) => parts.is_some_and(|(authority, rest)| {
+                    split_authority(authority).is_some_and(|(host, _)| !host.is_empty())
+                        && is_path_and_query(rest)
+                }),
             }
         }
         _ => false,
     }
+}
+
+/// Whether `bytes` holds only what RFC 3986 allows in `path [ "?" query ]`:
+/// `pchar`s, `/`, `?`, and `%` escapes of two hex digits. Anything else
+/// (a `#`, which starts a fragment that a client must not send; an
+/// unescaped `"`, `<`, `\`, `{` or `|`; a `%` without two hex digits)
+/// makes the request-line invalid: 400 (RFC 9112 3). The fast path runs
+/// this only for targets other than `/plaintext` and `/json`.
+#[inline(never)]
+fn is_path_and_query(bytes: &[u8]) -> bool {
+    let mut rest = bytes;
+    while let Some((&b, after)) = rest.split_first() {
+        rest = match b {
+            b'%' => match after {
+                [high, low, after @ ..] if high.is_ascii_hexdigit() && low.is_ascii_hexdigit() => {
+                    after
+                }
+                _ => return false,
+            },
+            _ if PATH_QUERY_BYTES[usize::from(b)] => after,
+            _ => return false,
+        };
+    }
+    true
 }
 
 /// Maps a request-target to a route; the query string is ignored.
@@ -637,13 +679,10 @@ fn route(target: &[u8]) -> Route {
             _ => b"",
         },
     };
-    if is_path(path, b"/plaintext") {
-        Route::Plaintext
-    } else if is_path(path, b"/json") {
-        Route::Json
-    } else {
-        Route::NotFound
-    }
+    [Route::Plaintext, Route::Json]
+        .into_iter()
+        .find(|route| is_path(path, route.path()))
+        .unwrap_or(Route::NotFound)
 }
 
 /// `path` is `route`, optionally followed by a query string.
@@ -695,6 +734,10 @@ fn parse_content_length(value: &[u8]) -> Option<u64> {
 /// The bytes of a `reg-name` but `%`: RFC 3986's unreserved and sub-delims.
 /// A table: the `Host` check runs for every request.
 static REG_NAME_BYTES: [bool; 256] = alphanumeric_and(b"-._~!$&'()*+,;=");
+
+/// RFC 3986 `pchar` but `%`, with `/` and `?`: the bytes of a path and
+/// query (3.3, 3.4).
+static PATH_QUERY_BYTES: [bool; 256] = alphanumeric_and(b"-._~!$&'()*+,;=:@/?");
 
 /// RFC 9110 5.6.2 `tchar`: the bytes of a field name (httparse's set).
 static TOKEN_BYTES: [bool; 256] = alphanumeric_and(b"!#$%&'*+-.^_`|~");
@@ -830,7 +873,9 @@ mod tests {
             "GET /json",
             "GET http://a/json",
             "GET HTTPS://a:443?q",
-            "GET http://[::1]:8080/json#f",
+            "GET http://[::1]:8080/json?q",
+            "GET /a%2Fb%c3%A9?x=%20&y=/?:@!$'()*+,;=~-._",
+            "GET /plaintext?",
             "GET a+b.c-d:x",
             "GET urn:json",
             "OPTIONS *",
@@ -854,6 +899,23 @@ mod tests {
             "GET http:/json",
             "GET http:json",
             "GET http://u:p@a/json",
+            "GET /json#f",
+            "GET /json?a#f",
+            "GET /#",
+            "GET /%zz",
+            "GET /%2",
+            "GET /json?%",
+            "GET /js\"on",
+            "GET /a{b}",
+            "GET /json?x|y",
+            "GET /json?<",
+            "GET /[x]",
+            "GET /a\\b",
+            "GET /a^b",
+            "GET /a`b",
+            "GET http://a/json#f",
+            "GET http://a#f/json",
+            "GET http://a?%zz",
             "GET http://a:xx/json",
             "GET https://[::1/json",
             "CONNECT /json",

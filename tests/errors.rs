@@ -132,6 +132,31 @@ fn malformed_request_lines_get_400() {
             400,
         ),
         case(
+            "fragment in target",
+            "GET /json#x HTTP/1.1\r\nHost: a\r\n\r\n",
+            400,
+        ),
+        case(
+            "fragment after query",
+            "GET /json?a=1#x HTTP/1.1\r\nHost: a\r\n\r\n",
+            400,
+        ),
+        case(
+            "bad escape in query",
+            "GET /json?a=%zz HTTP/1.1\r\nHost: a\r\n\r\n",
+            400,
+        ),
+        case(
+            "unescaped brace in path",
+            "GET /a{b} HTTP/1.1\r\nHost: a\r\n\r\n",
+            400,
+        ),
+        case(
+            "fragment in absolute-form",
+            "GET http://a/json#x HTTP/1.1\r\nHost: a\r\n\r\n",
+            400,
+        ),
+        case(
             "CONNECT origin-form",
             "CONNECT /json HTTP/1.1\r\nHost: a\r\n\r\n",
             400,

@@ -101,6 +101,9 @@ fn edge_cases_decline_or_agree() {
         "GET /json HTTP/1.1\r\nHost: a\r\nConnection: Close\r\n\r\n",
         "GET /json HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\n\r\n",
         "\r\nGET /json HTTP/1.1\r\nHost: a\r\n\r\n", // leading empty line
+        "GET /json?a=\"<>\\^`{|}\" HTTP/1.1\r\nHost: a\r\n\r\n", // bytes RFC 3986 refuses
+        "GET /json#f HTTP/1.1\r\nHost: a\r\n\r\n",
+        "GET /%zz HTTP/1.1\r\nHost: a\r\n\r\n",
     ];
     for head in declined {
         assert!(
@@ -115,8 +118,8 @@ fn edge_cases_decline_or_agree() {
         "GET /json HTTP/1.1\r\nHost:   a   \r\n\r\n", // spaces trimmed
         "GET /json HTTP/1.1\r\nhOsT: a\r\nX-Y: \r\n\r\n", // any case; empty value
         "GET /json HTTP/1.1\r\nHost: a\r\nConnection:close \r\n\r\n",
-        "GET /json?a=\"<>\\^`{|}\" HTTP/1.1\r\nHost: a\r\n\r\n", // lenient target bytes
-        "GET /nope HTTP/1.1\r\nHost: a\r\n\r\n",                 // 404 still parses
+        "GET /json?a=%22%7b!$&'()*+,;=:@/?~ HTTP/1.1\r\nHost: a\r\n\r\n", // RFC 3986 query bytes
+        "GET /nope HTTP/1.1\r\nHost: a\r\n\r\n",                          // 404 still parses
         "GET /json HTTP/1.1\r\nHost: a\r\nContent-Lengthy: 5\r\n\r\n",
         "GET /json HTTP/1.1\r\nHost: a\r\n!#$%&'*+-.^_`|~09azAZ: x\r\n\r\n",
     ];

@@ -361,7 +361,7 @@ fn request() -> impl Strategy<Value = Req> {
             ]),
             select(vec!["/plaintext", "/json", "/x"]),
             prop::bool::weighted(0.1),
-            prop::option::weighted(0.3, "[A-Za-z0-9=&%._~-]{0,24}"),
+            prop::option::weighted(0.3, "([A-Za-z0-9=&._~/?:@-]|%[0-9A-Fa-f]{2}){0,16}"),
             prop_oneof![
                 8 => Just(Version::Http11),
                 1 => Just(Version::Http10KeepAlive),

@@ -209,7 +209,7 @@ fn unknown_paths_get_404_and_the_connection_stays_open() {
             "/json/",
             "/plaintextx",
             "/jsonp",
-            "/json#x",
+            "/no%20pe",
             "urn:json",
             "/plaintext/../json",
         ] {
