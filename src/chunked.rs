@@ -12,7 +12,7 @@
 //! CR is where chunked parsers disagree, and disagreement is how requests
 //! are smuggled, so it is refused rather than guessed at.
 
-use crate::request::{split_field_name, MAX_HEAD_BYTES};
+use crate::request::{split_field_name, token_len, MAX_HEAD_BYTES};
 
 /// Where in a chunked body the next byte belongs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -132,12 +132,11 @@ fn line(bytes: &[u8]) -> Line<'_> {
 }
 
 /// `chunk-size [ chunk-ext ]`: the size in hex (no sign, no `0x`, at most
-/// what fits in 64 bits, leading zeros allowed), then nothing, or
-/// extensions after optional blanks and a `;`. Extensions are ignored (RFC
-/// 9112 7.1.1); their bytes were checked by [`line`].
+/// what fits in 64 bits, leading zeros allowed), then nothing or valid
+/// extensions, which are ignored.
 fn chunk_size(line: &[u8]) -> Option<u64> {
     let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
-    if digits == 0 {
+    if digits == 0 || !is_chunk_ext(&line[digits..]) {
         return None;
     }
     let mut size = 0u64;
@@ -145,16 +144,61 @@ fn chunk_size(line: &[u8]) -> Option<u64> {
         let digit = (b as char).to_digit(16)?;
         size = size.checked_mul(16)?.checked_add(u64::from(digit))?;
     }
-    let rest = &line[digits..];
-    let blanks = rest
+    Some(size)
+}
+
+/// Whether `ext` is `*( BWS ";" BWS chunk-ext-name [ BWS "=" BWS
+/// chunk-ext-val ] )` (RFC 9112 7.1.1): names are tokens, values tokens or
+/// quoted strings. Extensions are ignored, but one that does not parse
+/// (`5;`, `5;=x`, `5;a b`, an unclosed quote) makes the body invalid: a
+/// parser in front of this server may have read that line another way.
+fn is_chunk_ext(mut ext: &[u8]) -> bool {
+    while !ext.is_empty() {
+        let Some(after_semicolon) = skip_blanks(ext).strip_prefix(b";") else {
+            return false;
+        };
+        let name = skip_blanks(after_semicolon);
+        let name_len = token_len(name);
+        if name_len == 0 {
+            return false;
+        }
+        ext = &name[name_len..];
+        if let Some(after_equals) = skip_blanks(ext).strip_prefix(b"=") {
+            let value = skip_blanks(after_equals);
+            let value_len = match value.first() {
+                Some(b'"') => quoted_string_len(value),
+                _ => token_len(value),
+            };
+            if value_len == 0 {
+                return false;
+            }
+            ext = &value[value_len..];
+        }
+    }
+    true
+}
+
+/// The length of the `quoted-string` (RFC 9110 5.6.4) at the start of
+/// `bytes`, quotes included; 0 if it is not closed. Control bytes were
+/// refused by [`line`], so any other byte may be quoted or escaped.
+fn quoted_string_len(bytes: &[u8]) -> usize {
+    let mut at = 1;
+    while let Some(&b) = bytes.get(at) {
+        match b {
+            b'"' => return at + 1,
+            b'\\' => at += 2,
+            _ => at += 1,
+        }
+    }
+    0
+}
+
+fn skip_blanks(bytes: &[u8]) -> &[u8] {
+    let blanks = bytes
         .iter()
         .take_while(|&&b| b == b' ' || b == b'\t')
         .count();
-    match rest[blanks..].first() {
-        None if blanks == 0 => Some(size),
-        Some(b';') => Some(size),
-        _ => None,
-    }
+    &bytes[blanks..]
 }
 
 /// A trailer field line: a token name, a colon, a value of anything but
@@ -202,6 +246,8 @@ mod tests {
         "005\r\nhe\r\nl\r\n0\r\n\r\n",
         "5;name=value\r\nhello\r\n0;last\r\n\r\n",
         "5 ; name=\"a ; b\"\r\nhello\r\n0\t;x\r\n\r\n",
+        "5;a;b=c ;\td = \"e\\\"f\\\\\" ;g=!#$%&'*+-.^_`|~\r\nhello\r\n0\r\n\r\n",
+        "1;q=\"\"\r\nx\r\n0;last=\"\t;=\\\\\"\r\n\r\n",
         "0\r\nExpires: never\r\nX-Sum:  abc \r\n\r\n",
         "3\r\n\r\n\r\r\n0\r\n\r\n",
     ];
@@ -259,6 +305,20 @@ mod tests {
             "5\r\nhello\r\r\n",
             "5\x00\r\n",
             "5;a\x01\r\n",
+            "5;\r\n",
+            "5;;a\r\n",
+            "5;=x\r\n",
+            "5;a b\r\n",
+            "5;a \r\n",
+            "5;a=\r\n",
+            "5;a=b c\r\n",
+            "5;a=b;\r\n",
+            "5;a=\"x\r\n",
+            "5;a=\"x\\\"\r\n",
+            "5;a=\"x\"y\r\n",
+            "5;a=b=c\r\n",
+            "5;a@b\r\n",
+            "5 ;\r\n",
             "10000000000000000\r\n",
             "fffffffffffffffff\r\n",
             "0\r\nno colon\r\n\r\n",

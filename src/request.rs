@@ -210,14 +210,19 @@ pub fn parse_common(buf: &[u8]) -> Option<Request> {
 /// `None` when the line does not start `token:`.
 #[inline]
 pub(crate) fn split_field_name(line: &[u8]) -> Option<(&[u8], &[u8])> {
-    let name_len = line
-        .iter()
-        .take_while(|&&b| TOKEN_BYTES[usize::from(b)])
-        .count();
-    match line.split_at(name_len) {
+    match line.split_at(token_len(line)) {
         (name, [b':', value @ ..]) if !name.is_empty() => Some((name, value)),
         _ => None,
     }
+}
+
+/// How many bytes at the start of `bytes` are `tchar`s (RFC 9110 5.6.2).
+#[inline]
+pub(crate) fn token_len(bytes: &[u8]) -> usize {
+    bytes
+        .iter()
+        .take_while(|&&b| TOKEN_BYTES[usize::from(b)])
+        .count()
 }
 
 /// The value of a field line (visible ASCII and spaces, no CRLF) whose

@@ -75,11 +75,13 @@ impl Server {
             (true, true) => "pinning refused by the platform".to_owned(),
             (true, false) => format!("pinned to cores {pinned:?}"),
         };
+        let plural = |n: usize| if n == 1 { "" } else { "s" };
         let startup_line = format!(
-            "chopin {}: {} runtime, {workers} workers, {pinning}, {} listener(s), listening on {local_addr}",
+            "chopin {}: {} runtime, {workers} worker{}, {pinning}, {listener_count} listener{}, listening on {local_addr}",
             env!("CARGO_PKG_VERSION"),
             config.runtime,
-            listener_count,
+            plural(workers),
+            plural(listener_count),
         );
         Ok(Server {
             local_addr,

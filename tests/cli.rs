@@ -469,13 +469,13 @@ fn shared_listener_layout() {
         "--listeners",
         "shared",
     ]));
-    server.assert_startup_says(", 1 listener(s), ");
+    server.assert_startup_says(", 1 listener, ");
     for _ in 0..4 {
         Conn::open(server.addr).assert_alive();
     }
     server.stop();
     let server = Running::start(local(&["--runtime", "multithread"]));
-    server.assert_startup_says(", 2 listener(s), ");
+    server.assert_startup_says(", 2 listeners, ");
     server.stop();
 }
 
@@ -510,7 +510,10 @@ fn pinning_follows_the_affinity_mask() {
         return;
     }
     for runtime in ["per-core", "multithread"] {
-        for (workers, pinned) in [("1", format!("[{cpu}]")), ("2", format!("[{cpu}, {cpu}]"))] {
+        for (workers, said, pinned) in [
+            ("1", "1 worker", format!("[{cpu}]")),
+            ("2", "2 workers", format!("[{cpu}, {cpu}]")),
+        ] {
             let mut cmd = Command::new("taskset");
             cmd.args(["-c", &cpu.to_string(), BIN])
                 .args(["--port", "0", "--bind", "127.0.0.1"])
@@ -522,7 +525,7 @@ fn pinning_follows_the_affinity_mask() {
             let server = Running::start(cmd);
             assert!(
                 server.startup.contains(&format!(
-                    ": {runtime} runtime, {workers} workers, pinned to cores {pinned}, "
+                    ": {runtime} runtime, {said}, pinned to cores {pinned}, "
                 )),
                 "taskset -c {cpu}: {:?}",
                 server.startup

@@ -371,6 +371,21 @@ fn malformed_chunked_bodies_get_400() {
         ),
         case("control byte in an extension", chunked("5;a\x01b\r\n"), 400),
         case(
+            "extension without a name",
+            chunked("5;=x\r\nhello\r\n0\r\n\r\n"),
+            400,
+        ),
+        case(
+            "extension value unquoted with a space",
+            chunked("5;a=b c\r\nhello\r\n0\r\n\r\n"),
+            400,
+        ),
+        case(
+            "extension value with an unclosed quote",
+            chunked("5;a=\"b\r\nhello\r\n0\r\n\r\n"),
+            400,
+        ),
+        case(
             "trailer without a colon",
             chunked("0\r\nX-Sum\r\n\r\n"),
             400,
