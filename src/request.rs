@@ -655,7 +655,6 @@ fn is_request_target(method: &str, target: &[u8]) -> bool {
 /// unescaped `"`, `<`, `\`, `{` or `|`; a `%` without two hex digits)
 /// makes the request-line invalid: 400 (RFC 9112 3). The fast path runs
 /// this only for targets other than `/plaintext` and `/json`.
-#[inline(never)]
 fn is_path_and_query(bytes: &[u8]) -> bool {
     let mut rest = bytes;
     while let Some((&b, after)) = rest.split_first() {
