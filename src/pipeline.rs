@@ -78,11 +78,17 @@ impl Pipeline {
                     Progress::Invalid => return Answered::closing(input),
                 }
             }
-            // Empty lines before a request line are ignored (RFC 9112 2.2);
-            // consuming them here keeps a stray CRLF after a request from
-            // looking like an unfinished head (and timing the connection out).
-            while pos < input.len() && matches!(input[pos], b'\r' | b'\n') {
-                pos += 1;
+            // Empty lines (CRLF, or a bare LF) before a request line are
+            // ignored (RFC 9112 2.2); consuming them here keeps a stray CRLF
+            // after a request from looking like an unfinished head (and
+            // timing the connection out). A CR without its LF is not an
+            // empty line: it is left to the parser, which refuses it (400).
+            loop {
+                match &input[pos..] {
+                    [b'\n', ..] => pos += 1,
+                    [b'\r', b'\n', ..] => pos += 2,
+                    _ => break,
+                }
             }
             if pos == input.len() {
                 break;
@@ -277,9 +283,30 @@ mod tests {
         let (out, answered) = run(&mut Pipeline::new(), input.as_bytes());
         assert_eq!(statuses(&out), ["200", "200"]);
         assert_eq!(answered.consumed, input.len());
-        // A lone CR may be the start of a CRLF: consumed too, harmlessly.
-        let (_, answered) = run(&mut Pipeline::new(), b"\r");
-        assert_eq!(answered.consumed, 1);
+        // A lone CR may be the start of a CRLF: kept for the next read.
+        let (out, answered) = run(&mut Pipeline::new(), format!("{PLAIN}\r").as_bytes());
+        assert_eq!(statuses(&out), ["200"]);
+        assert_eq!(answered.consumed, PLAIN.len());
+        assert!(!answered.close);
+    }
+
+    #[test]
+    fn a_bare_cr_before_a_request_is_refused() {
+        for input in [
+            format!("\r{PLAIN}"),
+            format!("\r\r\n{PLAIN}"),
+            format!("\n\r{PLAIN}"),
+            format!("{PLAIN}\r{JSON}"),
+        ] {
+            let (out, answered) = run(&mut Pipeline::new(), input.as_bytes());
+            let expected: &[&str] = if input.starts_with(PLAIN) {
+                &["200", "400"]
+            } else {
+                &["400"]
+            };
+            assert_eq!(statuses(&out), expected, "{input:?}");
+            assert!(answered.close, "{input:?}");
+        }
     }
 
     #[test]

@@ -91,6 +91,17 @@ fn malformed_request_lines_get_400() {
             400,
         ),
         case("bare CR", "GET /json HTTP/1.1\rHost: a\r\n\r\n", 400),
+        // RFC 9112 2.2: only empty lines (CRLF or LF) may precede a request.
+        case(
+            "bare CR before the request",
+            "\rGET /json HTTP/1.1\r\nHost: a\r\n\r\n",
+            400,
+        ),
+        case(
+            "bare CR after an empty line",
+            "\n\rGET /json HTTP/1.1\r\nHost: a\r\n\r\n",
+            400,
+        ),
         case(
             "NUL in method",
             "G\0T /json HTTP/1.1\r\nHost: a\r\n\r\n",
@@ -552,6 +563,12 @@ fn bad_request_after_good_ones() {
         );
         conn.response()
             .assert_exact(200, &plaintext_fields(), PLAINTEXT_BODY);
+        conn.response().assert_exact(200, &json_fields(), JSON_BODY);
+        conn.response().assert_exact(400, &error_fields(), b"");
+        conn.expect_close();
+        // A bare CR between two requests is no empty line (RFC 9112 2.2).
+        let mut conn = Conn::open(addr);
+        conn.send(get("/json") + "\r" + &get("/plaintext"));
         conn.response().assert_exact(200, &json_fields(), JSON_BODY);
         conn.response().assert_exact(400, &error_fields(), b"");
         conn.expect_close();
