@@ -152,19 +152,22 @@ fn chunk_size(line: &[u8]) -> Option<u64> {
 /// quoted strings. Extensions are ignored, but one that does not parse
 /// (`5;`, `5;=x`, `5;a b`, an unclosed quote) makes the body invalid: a
 /// parser in front of this server may have read that line another way.
+///
+/// BWS is spaces and tabs; `trim_ascii_start` also trims CR, LF and FF,
+/// which [`line`] has already refused, so here it trims exactly BWS.
 fn is_chunk_ext(mut ext: &[u8]) -> bool {
     while !ext.is_empty() {
-        let Some(after_semicolon) = skip_blanks(ext).strip_prefix(b";") else {
+        let Some(after_semicolon) = ext.trim_ascii_start().strip_prefix(b";") else {
             return false;
         };
-        let name = skip_blanks(after_semicolon);
+        let name = after_semicolon.trim_ascii_start();
         let name_len = token_len(name);
         if name_len == 0 {
             return false;
         }
         ext = &name[name_len..];
-        if let Some(after_equals) = skip_blanks(ext).strip_prefix(b"=") {
-            let value = skip_blanks(after_equals);
+        if let Some(after_equals) = ext.trim_ascii_start().strip_prefix(b"=") {
+            let value = after_equals.trim_ascii_start();
             let value_len = match value.first() {
                 Some(b'"') => quoted_string_len(value),
                 _ => token_len(value),
@@ -191,14 +194,6 @@ fn quoted_string_len(bytes: &[u8]) -> usize {
         }
     }
     0
-}
-
-fn skip_blanks(bytes: &[u8]) -> &[u8] {
-    let blanks = bytes
-        .iter()
-        .take_while(|&&b| b == b' ' || b == b'\t')
-        .count();
-    &bytes[blanks..]
 }
 
 /// A trailer field line: a token name, a colon, a value of anything but

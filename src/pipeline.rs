@@ -82,7 +82,8 @@ impl Pipeline {
             // ignored (RFC 9112 2.2); consuming them here keeps a stray CRLF
             // after a request from looking like an unfinished head (and
             // timing the connection out). A CR without its LF is not an
-            // empty line: it is left to the parser, which refuses it (400).
+            // empty line: it is left to the parser, which refuses it (400),
+            // or, at the end of the input, waits for the byte after it.
             loop {
                 match &input[pos..] {
                     [b'\n', ..] => pos += 1,

@@ -111,7 +111,7 @@ pub fn parse(buf: &[u8]) -> Parsed {
 }
 
 /// The fast path, for the common shape only: `GET` or `HEAD`, an
-/// origin-form target of visible ASCII, `HTTP/1.1`, CRLF line ends, field
+/// origin-form target of RFC 3986's path and query bytes, `HTTP/1.1`, CRLF line ends, field
 /// values of visible ASCII and spaces, exactly one valid `Host`, at most a
 /// plain `Connection: keep-alive` or `close`, and no body. Anything else —
 /// a tab, a byte above 0x7E, a bare LF, `Content-Length`, `Expect`, an
@@ -121,8 +121,7 @@ pub fn parse(buf: &[u8]) -> Parsed {
 /// request (its header names byte by byte, a runtime SIMD dispatch per
 /// value, UTF-8 validation of the target), over half of the server's user
 /// time for `/plaintext`; this path scans 16 bytes per step and spends
-/// ≈600 on the same head (617 in `examples/pipeline_cost`, routing
-/// included; README, "Performance notes").
+/// ≈550 on the same head, routing included (README, "Performance notes").
 pub fn parse_common(buf: &[u8]) -> Option<Request> {
     let buf = &buf[..buf.len().min(MAX_HEAD_BYTES)];
     let (method, target_at) = if buf.starts_with(b"GET /") {
@@ -138,7 +137,9 @@ pub fn parse_common(buf: &[u8]) -> Option<Request> {
     }
     let target = &buf[target_at..target_end];
     // A target that is exactly its route's path is known to be valid: only
-    // a query or another path needs its bytes checked.
+    // a query or another path needs its bytes checked. `route` matched its
+    // path as a prefix, so equal lengths mean equal bytes; `NotFound`'s
+    // path is empty and a target here never is.
     let route = route(target);
     if target.len() != route.path().len() && !is_path_and_query(target) {
         return None;
@@ -314,11 +315,17 @@ fn split_authority(authority: &[u8]) -> Option<(&[u8], &[u8])> {
 /// `reg-name = *( unreserved / pct-encoded / sub-delims )`, which covers
 /// IPv4 addresses too.
 fn is_reg_name(host: &[u8]) -> bool {
-    let mut rest = host;
+    is_allowed_or_escaped(host, &REG_NAME_BYTES)
+}
+
+/// Whether each byte of `bytes` is in `allowed` or part of a `%` escape of
+/// two hex digits (RFC 3986 2.1); `allowed` must not hold `%`.
+fn is_allowed_or_escaped(bytes: &[u8], allowed: &[bool; 256]) -> bool {
+    let mut rest = bytes;
     while let [b, tail @ ..] = rest {
         rest = match (b, tail) {
             (b'%', [hi, lo, tail @ ..]) if hi.is_ascii_hexdigit() && lo.is_ascii_hexdigit() => tail,
-            _ if REG_NAME_BYTES[usize::from(*b)] => tail,
+            _ if allowed[usize::from(*b)] => tail,
             _ => return false,
         };
     }
@@ -617,8 +624,10 @@ fn request_line(buf: &[u8]) -> Option<(usize, &[u8])> {
 /// origin-form (`/path?query`), absolute-form (`scheme:...`), `*` only for
 /// `OPTIONS` (3.2.4), and for `CONNECT` only its authority-form `host:port`
 /// (3.2.3). An `http` or `https` URI must have `://` and a valid, non-empty
-/// host and no userinfo (RFC 9110 4.2.1, 4.2.4). Anything else (`json`,
-/// `GET *`, `http:///json`) is an invalid request line: 400 (3.2).
+/// host and no userinfo (RFC 9110 4.2.1, 4.2.4). The path and query of
+/// origin-form and of an `http(s)` URI must be RFC 3986's bytes
+/// ([`is_path_and_query`]). Anything else (`json`, `GET *`, `http:///json`,
+/// `/json#f`) is an invalid request line: 400 (3.2).
 fn is_request_target(method: &str, target: &[u8]) -> bool {
     if method == "CONNECT" {
         return split_authority(target)
@@ -656,20 +665,7 @@ fn is_request_target(method: &str, target: &[u8]) -> bool {
 /// makes the request-line invalid: 400 (RFC 9112 3). The fast path runs
 /// this only for targets other than `/plaintext` and `/json`.
 fn is_path_and_query(bytes: &[u8]) -> bool {
-    let mut rest = bytes;
-    while let Some((&b, after)) = rest.split_first() {
-        rest = match b {
-            b'%' => match after {
-                [high, low, after @ ..] if high.is_ascii_hexdigit() && low.is_ascii_hexdigit() => {
-                    after
-                }
-                _ => return false,
-            },
-            _ if PATH_QUERY_BYTES[usize::from(b)] => after,
-            _ => return false,
-        };
-    }
-    true
+    is_allowed_or_escaped(bytes, &PATH_QUERY_BYTES)
 }
 
 /// Maps a request-target to a route; the query string is ignored.
@@ -683,10 +679,13 @@ fn route(target: &[u8]) -> Route {
             _ => b"",
         },
     };
-    [Route::Plaintext, Route::Json]
-        .into_iter()
-        .find(|route| is_path(path, route.path()))
-        .unwrap_or(Route::NotFound)
+    if is_path(path, Route::Plaintext.path()) {
+        Route::Plaintext
+    } else if is_path(path, Route::Json.path()) {
+        Route::Json
+    } else {
+        Route::NotFound
+    }
 }
 
 /// `path` is `route`, optionally followed by a query string.

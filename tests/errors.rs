@@ -163,6 +163,11 @@ fn malformed_request_lines_get_400() {
             400,
         ),
         case(
+            "non-ASCII bytes in target",
+            b"GET /caf\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n".to_vec(),
+            400,
+        ),
+        case(
             "fragment in absolute-form",
             "GET http://a/json#x HTTP/1.1\r\nHost: a\r\n\r\n",
             400,
