@@ -99,7 +99,12 @@ impl fmt::Display for Listeners {
 #[command(name = "chopin", version, about, long_about = None)]
 pub struct Config {
     /// TCP port to listen on; 0 picks an ephemeral port, shared by every listener.
-    #[arg(long, env = "PORT", default_value_t = 8080)]
+    #[arg(
+        long,
+        env = "PORT",
+        default_value_t = 8080,
+        allow_negative_numbers = true
+    )]
     pub port: u16,
 
     /// Address to bind.
@@ -112,7 +117,8 @@ pub struct Config {
     pub runtime: Flavour,
 
     /// Worker threads [default: the cores this process may run on].
-    #[arg(long, env = "CHOPIN_WORKERS", value_parser = clap::value_parser!(u16).range(1..=4096))]
+    #[arg(long, env = "CHOPIN_WORKERS", allow_negative_numbers = true,
+          value_parser = clap::value_parser!(u16).range(1..=4096))]
     pub workers: Option<u16>,
 
     /// Pin each worker thread to its own core (fails soft with one warning).
@@ -121,7 +127,7 @@ pub struct Config {
     pub pin: bool,
 
     /// Listen backlog per listener (the kernel clamps it to net.core.somaxconn).
-    #[arg(long, env = "CHOPIN_BACKLOG", default_value_t = 65535,
+    #[arg(long, env = "CHOPIN_BACKLOG", default_value_t = 65535, allow_negative_numbers = true,
           value_parser = clap::value_parser!(i32).range(1..))]
     pub backlog: i32,
 
@@ -145,7 +151,61 @@ pub struct Config {
     pub idle_timeout: Option<Duration>,
 }
 
+/// Environment variables that start with `CHOPIN_` but are no flag's: read
+/// by `scripts/docker-entrypoint`, not by the binary.
+const OTHER_CHOPIN_VARIABLES: &[&str] = &["CHOPIN_PRESET"];
+
 impl Config {
+    /// Settings that parse but do not do what they may look like they do,
+    /// one line each for stderr at start: a flag for the other flavour, and
+    /// `CHOPIN_*` variables that are no flag's (a misspelling would
+    /// otherwise be silently ignored). `env` is the process environment.
+    pub fn warnings(&self, env: impl Iterator<Item = (String, String)>) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if self.runtime == Flavour::PerCore && self.listeners == Listeners::Shared {
+            warnings.push(
+                "--listeners shared applies to the multithread runtime only; \
+                 per-core keeps one listener per worker"
+                    .to_owned(),
+            );
+        }
+        let command = <Config as clap::CommandFactory>::command();
+        let known: Vec<String> = command
+            .get_arguments()
+            .filter_map(|arg| arg.get_env())
+            .map(|name| name.to_string_lossy().into_owned())
+            .collect();
+        let mut unknown: Vec<String> = env
+            .map(|(name, _)| name)
+            .filter(|name| name.starts_with("CHOPIN_"))
+            .filter(|name| {
+                !known.contains(name) && !OTHER_CHOPIN_VARIABLES.contains(&name.as_str())
+            })
+            .collect();
+        unknown.sort();
+        for name in unknown {
+            let hint = if name == "CHOPIN_PORT" {
+                "the port's variable is PORT".to_owned()
+            } else {
+                format!("the variables read are {}", known.join(", "))
+            };
+            warnings.push(format!(
+                "{name} is not a chopin setting and is ignored ({hint})"
+            ));
+        }
+        warnings
+    }
+
+    /// The environment variable `flag` (`--workers`) falls back to.
+    pub fn env_of(flag: &str) -> Option<String> {
+        let long = flag.strip_prefix("--")?;
+        <Config as clap::CommandFactory>::command()
+            .get_arguments()
+            .find(|arg| arg.get_long() == Some(long))
+            .and_then(|arg| arg.get_env())
+            .map(|name| name.to_string_lossy().into_owned())
+    }
+
     /// A configuration with every default, listening on `127.0.0.1:0`; for tests.
     pub fn for_tests(runtime: Flavour, workers: u16) -> Config {
         let mut config = Config::parse_from(["chopin", "--port", "0", "--bind", "127.0.0.1"]);
@@ -169,9 +229,11 @@ fn parse_seconds(s: &str) -> Result<Duration, String> {
         .trim()
         .parse()
         .map_err(|_| format!("'{s}' is not a number of seconds"))?;
-    if !(secs > 0.0 && secs <= 86_400.0 * 365.0) {
+    // Under a millisecond a timeout would fire before a client could answer
+    // (and 1e-10 would round to zero): refused, not rounded.
+    if !(0.001..=86_400.0 * 365.0).contains(&secs) {
         return Err(format!(
-            "'{s}' is out of range; expected more than 0 seconds and at most a year"
+            "'{s}' is out of range; expected at least 0.001 seconds and at most a year"
         ));
     }
     Ok(Duration::from_secs_f64(secs))

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use clap::error::ErrorKind;
+use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::Parser;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
@@ -15,10 +15,13 @@ fn main() -> ExitCode {
             e.exit()
         }
         Err(e) => {
-            eprintln!("chopin: {}", one_line(&e.to_string()));
+            eprintln!("chopin: {}{}", one_line(&e.to_string()), source_of(&e));
             return ExitCode::from(2);
         }
     };
+    for warning in config.warnings(std::env::vars()) {
+        eprintln!("chopin: warning: {warning}");
+    }
     // Signal handlers go in before the listeners open, so a stop that comes
     // right after start-up still exits cleanly.
     let signals = match StopSignals::install() {
@@ -41,19 +44,41 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Clap's message without its usage hint, on one line: a value holding a
-/// line break is shown escaped instead of cutting the message short.
+/// Clap's message without its usage hint, on one line: its own line breaks
+/// (before `[possible values: ...]`, before a tip such as a similar flag's
+/// name) become spaces, and a value holding a line break is shown escaped
+/// instead of cutting the message short.
 fn one_line(rendered: &str) -> String {
     let message = rendered.trim_start_matches("error: ");
-    let end = ["\n\nUsage:", "\n\nFor more information", "\n\n  tip:"]
+    let end = ["\n\nUsage:", "\n\nFor more information"]
         .iter()
         .filter_map(|hint| message.find(hint))
         .min()
         .unwrap_or(message.len());
     message[..end]
         .trim_end()
+        .replace("\n\n  tip: ", "; tip: ")
+        .replace("\n  [", " [")
         .replace('\r', "\\r")
         .replace('\n', "\\n")
+}
+
+/// For a bad value that came from the environment, not the command line,
+/// which variable held it: clap names only the flag.
+fn source_of(error: &clap::Error) -> String {
+    let Some(ContextValue::String(arg)) = error.get(ContextKind::InvalidArg) else {
+        return String::new();
+    };
+    let flag = arg.split_whitespace().next().unwrap_or_default();
+    let on_command_line = std::env::args()
+        .skip(1)
+        .any(|a| a == flag || a.starts_with(&format!("{flag}=")));
+    match Config::env_of(flag) {
+        Some(name) if !on_command_line && std::env::var_os(&name).is_some() => {
+            format!(" (from the environment variable {name})")
+        }
+        _ => String::new(),
+    }
 }
 
 /// SIGINT and SIGTERM, watched on a small runtime of its own so that no

@@ -79,6 +79,8 @@ fn run_to_exit(mut cmd: Command) -> (ExitStatus, String, String) {
 struct Running {
     child: Child,
     startup: String,
+    /// The stderr lines before the startup line (warnings).
+    early: Vec<String>,
     addr: SocketAddr,
     stderr: Receiver<String>,
 }
@@ -126,6 +128,7 @@ impl Running {
         Running {
             child,
             startup,
+            early: before,
             addr,
             stderr,
         }
@@ -234,13 +237,80 @@ fn other_bad_values_exit_2_with_one_line() {
             &["--server-name", "visible ASCII"],
         ),
         (&["--pin", "maybe"], &["maybe"]),
+        (&["--pin"], &["--pin", "[possible values: true, false]"]),
         (&["--no-such-flag"], &["--no-such-flag"]),
+        (
+            &["--work", "2"],
+            &["'--work'", "similar argument exists: '--workers'"],
+        ),
+        // Negative numbers reach the range check instead of reading as flags.
+        (&["--port", "-1"], &["--port", "'-1'", "0..=65535"]),
+        (&["--workers", "-2"], &["--workers", "'-2'", "1..=4096"]),
+        (&["--backlog", "-5"], &["--backlog", "'-5'"]),
+        // Under a millisecond a timeout would round to nothing.
+        (
+            &["--header-timeout", "1e-10"],
+            &["'1e-10'", "at least 0.001"],
+        ),
+        (
+            &["--idle-timeout", "0.0001"],
+            &["'0.0001'", "at least 0.001"],
+        ),
     ] {
         assert_usage_error(chopin(args), names);
     }
-    let mut cmd = chopin(&[]);
-    cmd.env("PORT", "eighty");
-    assert_usage_error(cmd, &["'eighty'"]);
+    // A bad value from the environment names its variable, not only the flag.
+    for (name, value, flag) in [
+        ("PORT", "eighty", "--port"),
+        ("CHOPIN_WORKERS", "abc", "--workers"),
+        ("CHOPIN_IDLE_TIMEOUT", "soon", "--idle-timeout"),
+    ] {
+        let mut cmd = chopin(&[]);
+        cmd.env(name, value);
+        assert_usage_error(
+            cmd,
+            &[
+                &format!("'{value}'"),
+                flag,
+                &format!("environment variable {name}"),
+            ],
+        );
+    }
+    // The same bad variable behind a good flag is not read, and not named.
+    let mut cmd = chopin(&["--workers", "0"]);
+    cmd.env("CHOPIN_WORKERS", "abc");
+    let (_, _, stderr) = run_to_exit(cmd);
+    assert!(!stderr.contains("environment"), "{stderr:?}");
+}
+
+/// Settings that parse but would be silently ignored are named, one
+/// warning line each, before the startup line; a plain start has none.
+#[test]
+fn ignored_settings_are_warned_about() {
+    let server = Running::start(local(&[]));
+    assert_eq!(server.early, Vec::<String>::new());
+    server.stop();
+
+    let mut cmd = local(&["--listeners", "shared"]);
+    cmd.env("CHOPIN_WORKER", "1")
+        .env("CHOPIN_PORT", "9")
+        .env("CHOPIN_PRESET", "chopin");
+    let server = Running::start(cmd);
+    assert_eq!(
+        server.early,
+        [
+            "chopin: warning: --listeners shared applies to the multithread runtime only; \
+             per-core keeps one listener per worker",
+            "chopin: warning: CHOPIN_PORT is not a chopin setting and is ignored \
+             (the port's variable is PORT)",
+            "chopin: warning: CHOPIN_WORKER is not a chopin setting and is ignored \
+             (the variables read are PORT, CHOPIN_BIND, CHOPIN_RUNTIME, CHOPIN_WORKERS, \
+             CHOPIN_PIN, CHOPIN_BACKLOG, CHOPIN_SERVER_NAME, CHOPIN_LISTENERS, \
+             CHOPIN_HEADER_TIMEOUT, CHOPIN_IDLE_TIMEOUT)",
+        ]
+    );
+    server.assert_startup_says(": per-core runtime, 2 workers, ");
+    server.stop();
 }
 
 /// A bad value that itself contains a line break still gives one line that
