@@ -159,8 +159,9 @@ impl Config {
     /// Settings that parse but do not do what they may look like they do,
     /// one line each for stderr at start: a flag for the other flavour, and
     /// `CHOPIN_*` variables that are no flag's (a misspelling would
-    /// otherwise be silently ignored). `env` is the process environment.
-    pub fn warnings(&self, env: impl Iterator<Item = (String, String)>) -> Vec<String> {
+    /// otherwise be silently ignored). `env_names` are the names of the
+    /// process's environment variables.
+    pub fn warnings(&self, env_names: impl Iterator<Item = String>) -> Vec<String> {
         let mut warnings = Vec::new();
         if self.runtime == Flavour::PerCore && self.listeners == Listeners::Shared {
             warnings.push(
@@ -175,8 +176,7 @@ impl Config {
             .filter_map(|arg| arg.get_env())
             .map(|name| name.to_string_lossy().into_owned())
             .collect();
-        let mut unknown: Vec<String> = env
-            .map(|(name, _)| name)
+        let mut unknown: Vec<String> = env_names
             .filter(|name| name.starts_with("CHOPIN_"))
             .filter(|name| {
                 !known.contains(name) && !OTHER_CHOPIN_VARIABLES.contains(&name.as_str())

@@ -19,7 +19,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    for warning in config.warnings(std::env::vars()) {
+    // `vars_os`: `vars` would panic on a variable that is not UTF-8.
+    let env_names = std::env::vars_os().map(|(name, _)| name.to_string_lossy().into_owned());
+    for warning in config.warnings(env_names) {
         eprintln!("chopin: warning: {warning}");
     }
     // Signal handlers go in before the listeners open, so a stop that comes
@@ -46,7 +48,7 @@ fn main() -> ExitCode {
 
 /// Clap's message without its usage hint, on one line: its own line breaks
 /// (before `[possible values: ...]`, before a tip such as a similar flag's
-/// name) become spaces, and a value holding a line break is shown escaped
+/// name) are joined, and a value holding a line break is shown escaped
 /// instead of cutting the message short.
 fn one_line(rendered: &str) -> String {
     let message = rendered.trim_start_matches("error: ");
@@ -70,8 +72,10 @@ fn source_of(error: &clap::Error) -> String {
         return String::new();
     };
     let flag = arg.split_whitespace().next().unwrap_or_default();
-    let on_command_line = std::env::args()
+    // `args_os`: an argument that is not UTF-8 is one of clap's errors.
+    let on_command_line = std::env::args_os()
         .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
         .any(|a| a == flag || a.starts_with(&format!("{flag}=")));
     match Config::env_of(flag) {
         Some(name) if !on_command_line && std::env::var_os(&name).is_some() => {

@@ -5,6 +5,7 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpListener};
+use std::os::unix::ffi::OsStrExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::thread;
@@ -292,7 +293,8 @@ fn ignored_settings_are_warned_about() {
     server.stop();
 
     let mut cmd = local(&["--listeners", "shared"]);
-    cmd.env("CHOPIN_WORKER", "1")
+    // A value that is not UTF-8 must not stop the scan (`env::vars` panics).
+    cmd.env("CHOPIN_WORKER", std::ffi::OsStr::from_bytes(b"\xff"))
         .env("CHOPIN_PORT", "9")
         .env("CHOPIN_PRESET", "chopin");
     let server = Running::start(cmd);
