@@ -170,11 +170,9 @@ impl Config {
                     .to_owned(),
             );
         }
-        let command = <Config as clap::CommandFactory>::command();
-        let known: Vec<String> = command
-            .get_arguments()
-            .filter_map(|arg| arg.get_env())
-            .map(|name| name.to_string_lossy().into_owned())
+        let known: Vec<String> = Config::variables()
+            .into_iter()
+            .map(|(_, env)| env)
             .collect();
         let mut unknown: Vec<String> = env_names
             .filter(|name| name.starts_with("CHOPIN_"))
@@ -199,11 +197,22 @@ impl Config {
     /// The environment variable `flag` (`--workers`) falls back to.
     pub fn env_of(flag: &str) -> Option<String> {
         let long = flag.strip_prefix("--")?;
+        Config::variables()
+            .into_iter()
+            .find(|(name, _)| name == long)
+            .map(|(_, env)| env)
+    }
+
+    /// Each flag's long name and its environment variable, in `--help`'s
+    /// order, as clap knows them: the one list both lookups above read.
+    fn variables() -> Vec<(String, String)> {
         <Config as clap::CommandFactory>::command()
             .get_arguments()
-            .find(|arg| arg.get_long() == Some(long))
-            .and_then(|arg| arg.get_env())
-            .map(|name| name.to_string_lossy().into_owned())
+            .filter_map(|arg| {
+                let env = arg.get_env()?.to_string_lossy().into_owned();
+                Some((arg.get_long()?.to_owned(), env))
+            })
+            .collect()
     }
 
     /// A configuration with every default, listening on `127.0.0.1:0`; for tests.
