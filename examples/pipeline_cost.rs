@@ -11,7 +11,7 @@
 
 use chopin::date::DateCache;
 use chopin::pipeline::Pipeline;
-use chopin::response::{Fields, Fragments};
+use chopin::response::{Encoder, ServerField};
 
 const ACCEPT_PLAINTEXT: &str =
     "text/plain,text/html;q=0.9,application/xhtml+xml;q=0.9,application/xml;q=0.8,*/*;q=0.7";
@@ -32,18 +32,18 @@ fn main() {
     );
     let batch = request.repeat(16);
 
-    let fragments = Fragments::new("chopin");
+    let server = ServerField::new("chopin");
     let mut date = DateCache::new();
     let mut pipeline = Pipeline::new();
     let mut out = Vec::with_capacity(64 * 1024);
     let mut bytes = 0;
     for _ in 0..batches {
         out.clear();
-        let fields = Fields {
-            fragments: &fragments,
+        let encoder = Encoder {
+            server: &server,
             date: date.refresh(),
         };
-        let answered = pipeline.answer(batch.as_bytes(), &mut out, &fields);
+        let answered = pipeline.answer(batch.as_bytes(), &mut out, &encoder);
         assert_eq!(answered.consumed, batch.len());
         bytes += out.len();
     }

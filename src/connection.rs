@@ -28,7 +28,7 @@ use tokio::net::TcpStream;
 
 use crate::date::DateCache;
 use crate::pipeline::Pipeline;
-use crate::response::{Fields, Fragments};
+use crate::response::{Encoder, ServerField};
 use crate::shutdown::Shutdown;
 use crate::timer::Timer;
 
@@ -48,8 +48,8 @@ const LINGER_BYTES: usize = 1024 * 1024;
 
 /// What every connection of one server shares.
 pub struct Shared {
-    /// The static header fragments, rendered once.
-    pub fragments: Fragments,
+    /// The `Server` field line, rendered once.
+    pub server: ServerField,
     pub header_timeout: Duration,
     pub idle_timeout: Option<Duration>,
     pub shutdown: Shutdown,
@@ -241,11 +241,11 @@ impl Connection {
             let input = &input[..kept + read];
 
             output.clear();
-            let fields = Fields {
-                fragments: &self.shared.fragments,
+            let encoder = Encoder {
+                server: &self.shared.server,
                 date: date.refresh(),
             };
-            let answered = self.pipeline.answer(input, output, &fields);
+            let answered = self.pipeline.answer(input, output, &encoder);
             self.keep_unread(&input[answered.consumed..], answered.consumed > 0);
 
             if self.unsent.is_empty() {
@@ -444,7 +444,7 @@ mod tests {
                 .await
                 .unwrap();
             let shared = Arc::new(Shared {
-                fragments: Fragments::new("test"),
+                server: ServerField::new("test"),
                 header_timeout: Duration::from_secs(1),
                 idle_timeout: None,
                 shutdown: Shutdown::new(),

@@ -4,7 +4,8 @@
 //! A request travels socket → [`connection`] (the I/O loop) →
 //! [`pipeline`] (answers every complete request in a buffer) → [`request`]
 //! (parses and validates one head; [`chunked`] skips a chunked body) →
-//! [`response`] (writes one answer).
+//! [`resources`] (the handler fills a response) → [`response`] (the
+//! encoder writes it).
 //! [`server`] sets up threads, runtimes and listeners for the two
 //! [`config::Flavour`]s and never touches request bytes; [`timer`] holds
 //! the few deadlines (timeouts, linger, drain) off the hot path.
@@ -15,6 +16,7 @@ pub mod connection;
 pub mod date;
 pub mod pipeline;
 pub mod request;
+pub mod resources;
 pub mod response;
 pub mod scan;
 pub mod server;

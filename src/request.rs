@@ -19,31 +19,20 @@ pub const MAX_HEADERS: usize = 100;
 pub enum Method {
     Get,
     Head,
+    /// `OPTIONS`: answered for the server as a whole (`OPTIONS *`); on a
+    /// resource, like [`Method::NotAllowed`].
+    Options,
     /// A method RFC 9110 (or PATCH's RFC 5789) defines that this server
     /// does not serve: 405 with `Allow` on known routes (RFC 9110 15.5.6).
     NotAllowed,
-    /// A token this server does not recognise (methods are case-sensitive,
-    /// so `get` is one): 501 on any route (RFC 9110 9.1).
-    Unknown,
+    /// A method this server implements on no resource: a token it does not
+    /// recognise (methods are case-sensitive, so `get` is one), or
+    /// `CONNECT`, since this server is no proxy. 501 on any route (RFC 9110
+    /// 9.1, 15.6.2).
+    NotImplemented,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Route {
-    Plaintext,
-    Json,
-    NotFound,
-}
-
-impl Route {
-    /// The path this route serves; empty for `NotFound`.
-    fn path(self) -> &'static [u8] {
-        match self {
-            Route::Plaintext => b"/plaintext",
-            Route::Json => b"/json",
-            Route::NotFound => b"",
-        }
-    }
-}
+pub use crate::resources::Route;
 
 /// What a valid request head asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -485,10 +474,9 @@ pub fn parse_with_httparse(buf: &[u8]) -> Parsed {
         method: match method {
             "GET" => Method::Get,
             "HEAD" => Method::Head,
-            "POST" | "PUT" | "DELETE" | "CONNECT" | "OPTIONS" | "TRACE" | "PATCH" => {
-                Method::NotAllowed
-            }
-            _ => Method::Unknown,
+            "OPTIONS" => Method::Options,
+            "POST" | "PUT" | "DELETE" | "TRACE" | "PATCH" => Method::NotAllowed,
+            _ => Method::NotImplemented,
         },
         route: route(target.as_bytes()),
         head_len,
@@ -670,9 +658,11 @@ fn is_path_and_query(bytes: &[u8]) -> bool {
 }
 
 /// Maps a request-target to a route; the query string is ignored.
+/// `*` (only ever with `OPTIONS`) is the server as a whole.
 fn route(target: &[u8]) -> Route {
     let path = match target.first() {
         Some(b'/') => target,
+        Some(b'*') => return Route::Server,
         // RFC 9112 3.2.2: servers must accept the absolute-form.
         _ => match http_authority(target) {
             Some(Some((_, rest))) if rest.starts_with(b"/") => rest,
@@ -680,21 +670,7 @@ fn route(target: &[u8]) -> Route {
             _ => b"",
         },
     };
-    if is_path(path, Route::Plaintext.path()) {
-        Route::Plaintext
-    } else if is_path(path, Route::Json.path()) {
-        Route::Json
-    } else {
-        Route::NotFound
-    }
-}
-
-/// `path` is `route`, optionally followed by a query string.
-fn is_path(path: &[u8], route: &[u8]) -> bool {
-    match path.strip_prefix(route) {
-        Some(rest) => rest.is_empty() || rest[0] == b'?',
-        None => false,
-    }
+    Route::for_path(path)
 }
 
 /// For an `http:` or `https:` target (any case), its authority and what
@@ -947,10 +923,20 @@ mod tests {
         for unknown in ["get", "Head", "BREW", "PROPFIND", "GETS", "POST_"] {
             assert_eq!(
                 complete(&format!("{unknown} /json HTTP/1.1\r\nHost: a\r\n\r\n")).method,
-                Method::Unknown,
+                Method::NotImplemented,
                 "{unknown}"
             );
         }
+        // No proxy here: CONNECT is implemented on no resource.
+        assert_eq!(
+            complete("CONNECT example.com:443 HTTP/1.1\r\nHost: a\r\n\r\n").method,
+            Method::NotImplemented
+        );
+        let options = complete("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(
+            (options.method, options.route),
+            (Method::Options, Route::Server)
+        );
     }
 
     #[test]

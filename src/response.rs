@@ -1,23 +1,22 @@
-//! Writing responses into the worker's output buffer.
+//! The response API, and the one encoder that writes every response.
 //!
-//! TFB's rules allow static header *fragments* but not stored whole
-//! responses: every response here is composed field by field, with its
-//! `Content-Length` formatted per response (itoa) and the JSON body
-//! serialized per request by serde_json from a fresh [`Message`].
+//! A handler says *what* to answer: a [`Status`], its own header fields as
+//! (name, value) pairs in order, and a body ([`Response`]). The server adds
+//! the rest and [`Encoder::encode`] writes it: the status line from the
+//! status, `Server`, `Connection` from the connection's state, the
+//! handler's fields, `Content-Length` from the body it is given, `Date`.
+//!
+//! TFB marks an entry *Stripped* when its status line and headers are one
+//! stored byte string, even with `Content-Length` or `Date` filled in per
+//! response. So nothing stored here holds more than one header field line:
+//! the pieces kept ahead of time are status lines, field names, one-line
+//! fields whose name and value never change (`Connection: close`), the
+//! `Server` line rendered once from `--server-name`, and the `Date` line
+//! rendered once a second (src/date.rs).
 
 use std::io;
 
-use serde::Serialize;
-
 use crate::date::DATE_LINE_LEN;
-
-/// The JSON test's object, built fresh for every request.
-#[derive(Serialize)]
-pub struct Message {
-    pub message: &'static str,
-}
-
-pub const PLAINTEXT_BODY: &[u8] = b"Hello, World!";
 
 /// Statuses this server sends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,6 +32,7 @@ pub enum Status {
 }
 
 impl Status {
+    /// The status line, CRLF included: a static piece per status.
     fn line(self) -> &'static [u8] {
         match self {
             Status::Ok => b"HTTP/1.1 200 OK\r\n",
@@ -47,7 +47,8 @@ impl Status {
     }
 }
 
-/// What the response says about the connection.
+/// What the response says about the connection; decided by the
+/// connection's state, never by a handler.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Persistence {
     /// HTTP/1.1 keep-alive is the default: no field needed.
@@ -58,179 +59,296 @@ pub enum Persistence {
     Close,
 }
 
-impl Persistence {
-    fn field(self) -> &'static [u8] {
-        match self {
-            Persistence::Default => b"",
-            Persistence::KeepAlive => b"Connection: keep-alive\r\n",
-            Persistence::Close => b"Connection: close\r\n",
+/// A header field name, stored with the `": "` that follows it so the
+/// encoder copies one piece per name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HeaderName(&'static [u8]);
+
+impl HeaderName {
+    /// `with_separator` is the name followed by `": "`, such as
+    /// `b"Content-Type: "`; checked when the constant is evaluated.
+    pub const fn new(with_separator: &'static [u8]) -> HeaderName {
+        let n = with_separator.len();
+        assert!(n > 2, "a header name is not empty");
+        assert!(
+            with_separator[n - 2] == b':' && with_separator[n - 1] == b' ',
+            "a header name is given with its \": \""
+        );
+        let mut i = 0;
+        while i < n - 2 {
+            let b = with_separator[i];
+            assert!(
+                b.is_ascii_alphanumeric() || b == b'-',
+                "a header name is letters, digits and '-'"
+            );
+            i += 1;
         }
+        HeaderName(with_separator)
+    }
+
+    /// The name alone, without `": "`.
+    pub fn as_bytes(self) -> &'static [u8] {
+        &self.0[..self.0.len() - 2]
     }
 }
 
-/// The static header fragments, rendered once per server from
-/// `--server-name`. TFB allows precomputed fragments (status line, `Server`,
-/// `Content-Type`) but no stored response: what varies — `Connection`,
-/// `Content-Length`, `Date` and the JSON body — is written per response.
-pub struct Fragments {
-    /// `Server: <name>\r\n`
-    server: Box<[u8]>,
-    /// Status line, `Server` and `Content-Type` of a kept-alive 200, up to
-    /// the `Content-Length` value: one copy instead of four.
-    plaintext_ok: Box<[u8]>,
-    json_ok: Box<[u8]>,
+pub const CONTENT_TYPE: HeaderName = HeaderName::new(b"Content-Type: ");
+pub const ALLOW: HeaderName = HeaderName::new(b"Allow: ");
+const CONTENT_LENGTH: HeaderName = HeaderName::new(b"Content-Length: ");
+/// The `Connection` fields: one line each, name and value fixed.
+const KEEP_ALIVE: &[u8] = b"Connection: keep-alive\r\n";
+const CLOSE: &[u8] = b"Connection: close\r\n";
+
+/// Most fields a handler may set. The encoder's own fields (`Server`,
+/// `Connection`, `Content-Length`, `Date`) do not count.
+pub const MAX_HANDLER_FIELDS: usize = 4;
+
+/// One response, as a handler describes it. Built on the stack and encoded
+/// at once; the body is borrowed (a static body, or bytes the handler
+/// rendered into a [`BodyBuffer`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Response<'a> {
+    status: Status,
+    fields: [(HeaderName, &'a [u8]); MAX_HANDLER_FIELDS],
+    field_count: usize,
+    body: &'a [u8],
 }
 
-const PLAINTEXT_TYPE: &[u8] = b"Content-Type: text/plain\r\nContent-Length: ";
-const JSON_TYPE: &[u8] = b"Content-Type: application/json\r\nContent-Length: ";
-
-impl Fragments {
-    pub fn new(server_name: &str) -> Fragments {
-        let server = format!("Server: {server_name}\r\n").into_bytes();
-        let ok = |content_type: &[u8]| [Status::Ok.line(), &server, content_type].concat();
-        Fragments {
-            plaintext_ok: ok(PLAINTEXT_TYPE).into_boxed_slice(),
-            json_ok: ok(JSON_TYPE).into_boxed_slice(),
-            server: server.into_boxed_slice(),
+impl<'a> Response<'a> {
+    /// A response with this status, no fields of the handler's and an
+    /// empty body.
+    #[inline(always)]
+    pub fn new(status: Status) -> Response<'a> {
+        Response {
+            status,
+            fields: [(CONTENT_TYPE, b""); MAX_HANDLER_FIELDS],
+            field_count: 0,
+            body: b"",
         }
+    }
+
+    /// Adds a header field after those already set. `value` must be a
+    /// valid field value (visible ASCII, spaces and tabs inside); the
+    /// handlers pass static values.
+    ///
+    /// # Panics
+    /// With more than [`MAX_HANDLER_FIELDS`] fields: a programming error in
+    /// a handler, found by its first test.
+    #[inline(always)]
+    pub fn header(mut self, name: HeaderName, value: &'a [u8]) -> Response<'a> {
+        debug_assert!(
+            value
+                .iter()
+                .all(|&b| b == b'\t' || (b' '..=b'~').contains(&b)),
+            "invalid value for {:?}",
+            String::from_utf8_lossy(name.as_bytes())
+        );
+        assert!(
+            self.field_count < MAX_HANDLER_FIELDS,
+            "a handler sets at most {MAX_HANDLER_FIELDS} fields"
+        );
+        self.fields[self.field_count] = (name, value);
+        self.field_count += 1;
+        self
+    }
+
+    /// Sets the body; `Content-Length` will be its length.
+    #[inline(always)]
+    pub fn body(mut self, body: &'a [u8]) -> Response<'a> {
+        self.body = body;
+        self
+    }
+
+    pub fn status(&self) -> Status {
+        self.status
+    }
+
+    /// The handler's fields, in order.
+    pub fn fields(&self) -> &[(HeaderName, &'a [u8])] {
+        &self.fields[..self.field_count]
+    }
+
+    pub fn body_bytes(&self) -> &'a [u8] {
+        self.body
     }
 }
 
-/// What every response of one batch shares: the server's fragments and the
-/// worker's current `Date` line.
+/// The `Server` field line, rendered once per server from `--server-name`:
+/// one field line, the same on every response.
+pub struct ServerField(Box<[u8]>);
+
+impl ServerField {
+    pub fn new(server_name: &str) -> ServerField {
+        ServerField(
+            format!("Server: {server_name}\r\n")
+                .into_bytes()
+                .into_boxed_slice(),
+        )
+    }
+}
+
+/// Writes responses: what the server adds to every response (its `Server`
+/// line and the worker's current `Date` line) and the one function that
+/// writes the bytes. One per batch of pipelined requests.
 #[derive(Clone, Copy)]
-pub struct Fields<'a> {
-    pub fragments: &'a Fragments,
+pub struct Encoder<'a> {
+    pub server: &'a ServerField,
     /// `Date: <IMF-fixdate>\r\n`
     pub date: &'a [u8; DATE_LINE_LEN],
 }
 
-impl Fields<'_> {
-    /// `/plaintext`: static body bytes, everything else composed here.
-    /// Always inlined, as is the pipeline's `Answer::write` that calls it:
-    /// with two callers (the hot loop and the answer deferred to a chunked
-    /// body's end) the compiler made either one a call, at 15 instructions
-    /// per pipelined `/plaintext` request (843 against 827, `scripts/bench
-    /// --profile`).
+impl Encoder<'_> {
+    /// Appends `response` to `out`: status line, `Server`, `Connection`
+    /// (unless HTTP/1.1's default), the handler's fields in order,
+    /// `Content-Length` of the body, `Date`, the blank line, and the body
+    /// unless `with_body` is false (a `HEAD` answer: the same length, no
+    /// bytes).
+    ///
+    /// Always inlined into its callers: a handler's status, names and
+    /// static values are then constants here, each copy one of a known
+    /// length, and the loop over the fields unrolls.
     #[inline(always)]
-    pub fn plaintext(&self, out: &mut Vec<u8>, with_body: bool, persistence: Persistence) {
-        self.ok_head(
-            out,
-            &self.fragments.plaintext_ok,
-            PLAINTEXT_TYPE,
-            persistence,
-            PLAINTEXT_BODY.len(),
-        );
-        if with_body {
-            out.extend_from_slice(PLAINTEXT_BODY);
-        }
-    }
-
-    /// `/json`: a fresh `Message`, serialized by serde_json for this request.
-    pub fn json(&self, out: &mut Vec<u8>, with_body: bool, persistence: Persistence) {
-        // Serialized first, on the stack: the length precedes the body.
-        let mut body = StackBuffer::new();
-        let message = Message {
-            message: "Hello, World!",
-        };
-        serde_json::to_writer(&mut body, &message).expect("the message fits in 64 bytes");
-        self.ok_head(
-            out,
-            &self.fragments.json_ok,
-            JSON_TYPE,
-            persistence,
-            body.len,
-        );
-        if with_body {
-            out.extend_from_slice(body.as_bytes());
-        }
-    }
-
-    /// A body-less answer: 404, 405 (with `Allow`) and the error statuses.
-    pub fn empty(&self, out: &mut Vec<u8>, status: Status, persistence: Persistence) {
-        let allow: &[u8] = if status == Status::MethodNotAllowed {
-            b"Allow: GET, HEAD\r\nContent-Length: "
-        } else {
-            b"Content-Length: "
-        };
-        self.head(out, status, persistence, allow, 0);
-    }
-
-    /// A 200's head: the fused fragment when no `Connection` field is
-    /// needed (every kept-alive HTTP/1.1 exchange), else field by field.
-    fn ok_head(
+    pub fn encode(
         &self,
         out: &mut Vec<u8>,
-        fused: &[u8],
-        content_type: &[u8],
+        response: &Response<'_>,
         persistence: Persistence,
-        content_length: usize,
+        with_body: bool,
     ) {
-        if persistence == Persistence::Default {
-            out.extend_from_slice(fused);
-            self.length_and_date(out, content_length);
-        } else {
-            self.head(out, Status::Ok, persistence, content_type, content_length);
-        }
-    }
-
-    /// Status line, `Server`, `Connection` when needed, `extra` (which ends
-    /// with `Content-Length: `), the length, `Date` and the blank line.
-    fn head(
-        &self,
-        out: &mut Vec<u8>,
-        status: Status,
-        persistence: Persistence,
-        extra: &[u8],
-        content_length: usize,
-    ) {
-        out.extend_from_slice(status.line());
-        out.extend_from_slice(&self.fragments.server);
-        if persistence != Persistence::Default {
-            out.extend_from_slice(persistence.field());
-        }
-        out.extend_from_slice(extra);
-        self.length_and_date(out, content_length);
-    }
-
-    /// The `Content-Length` value (itoa, per response), `Date`, blank line.
-    fn length_and_date(&self, out: &mut Vec<u8>, content_length: usize) {
+        let connection = match persistence {
+            Persistence::Default => 0,
+            Persistence::KeepAlive => KEEP_ALIVE.len(),
+            Persistence::Close => CLOSE.len(),
+        };
+        let body: &[u8] = if with_body { response.body } else { b"" };
         let mut digits = itoa::Buffer::new();
-        // A few bytes: pushed one by one rather than by a `memcpy` call.
-        for &digit in digits.format(content_length).as_bytes() {
-            out.push(digit);
+        let length = digits.format(response.body.len()).as_bytes();
+
+        let status = response.status.line();
+        let fields_len: usize = response
+            .fields()
+            .iter()
+            .map(|(name, value)| name.0.len() + value.len() + 2)
+            .sum();
+        let total = status.len()
+            + self.server.0.len()
+            + connection
+            + fields_len
+            + CONTENT_LENGTH.0.len()
+            + length.len()
+            + 2
+            + DATE_LINE_LEN
+            + 2
+            + body.len();
+        let mut pieces = Pieces::reserve(out, total);
+        pieces.put(status);
+        pieces.put(&self.server.0);
+        // One constant copy per arm, not one copy of a length chosen at run
+        // time (a `memcpy` call).
+        match persistence {
+            Persistence::Default => {}
+            Persistence::KeepAlive => pieces.put(KEEP_ALIVE),
+            Persistence::Close => pieces.put(CLOSE),
         }
-        out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(self.date);
-        out.extend_from_slice(b"\r\n");
+        for &(name, value) in response.fields() {
+            pieces.put(name.0);
+            pieces.put(value);
+            pieces.put(b"\r\n");
+        }
+        pieces.put(CONTENT_LENGTH.0);
+        pieces.put(length);
+        pieces.put(b"\r\n");
+        pieces.put(self.date);
+        pieces.put(b"\r\n");
+        // In a branch: one constant copy, not a copy of 13 or 0 bytes.
+        if with_body {
+            pieces.put(response.body);
+        }
+        pieces.finish();
     }
 }
 
-/// A fixed stack buffer for the JSON body. serde_json writes a value in
-/// many small pieces (`{`, `"`, a string, ...): into `&mut [u8]` each piece
-/// became a `memcpy`/`memset` call of a variable length; here a piece is a
-/// bounds check and a copy the compiler sees whole (five `memset` calls
-/// fewer per `/json` response; with the fused head and the cheaper `Date`
-/// check, 156 instructions fewer, `scripts/bench --profile`).
-struct StackBuffer {
-    bytes: [u8; 64],
+/// Appends a response's pieces to the output buffer after one capacity
+/// check for all of them. `Vec::extend_from_slice` checks the capacity and
+/// stores the length once per piece: with the dozen pieces of a response,
+/// 888 instructions per pipelined `/plaintext` request against 831 here,
+/// and 2,572 against 2,521 per `/json` request (`scripts/bench --profile`).
+struct Pieces<'v> {
+    out: &'v mut Vec<u8>,
+    /// Bytes written past `out.len()`.
+    written: usize,
+    /// Bytes reserved past `out.len()`: what all pieces add up to.
+    reserved: usize,
+}
+
+impl<'v> Pieces<'v> {
+    #[inline(always)]
+    fn reserve(out: &'v mut Vec<u8>, total: usize) -> Pieces<'v> {
+        out.reserve(total);
+        Pieces {
+            out,
+            written: 0,
+            reserved: total,
+        }
+    }
+
+    #[inline(always)]
+    fn put(&mut self, piece: &[u8]) {
+        // Never false: `reserved` is the sum of the pieces' lengths. Checked
+        // in release builds too (one compare of values the compiler mostly
+        // knows), since the copy below relies on it.
+        assert!(self.written + piece.len() <= self.reserved);
+        // SAFETY: `reserve` made room for `reserved` bytes past `len()`, and
+        // the assert keeps this copy inside that room; `piece` is a borrowed
+        // slice, so it cannot overlap the vector's spare capacity.
+        unsafe {
+            let at = self.out.as_mut_ptr().add(self.out.len() + self.written);
+            std::ptr::copy_nonoverlapping(piece.as_ptr(), at, piece.len());
+        }
+        self.written += piece.len();
+    }
+
+    #[inline(always)]
+    fn finish(self) {
+        // SAFETY: the first `written` bytes past `len()` were initialised by
+        // `put`, within the capacity `reserve` made.
+        unsafe { self.out.set_len(self.out.len() + self.written) };
+    }
+}
+
+/// A fixed stack buffer for a body a handler renders per request (the JSON
+/// object). serde_json writes a value in many small pieces (`{`, `"`, a
+/// string, ...): into `&mut [u8]` each piece became a `memcpy`/`memset`
+/// call of a variable length; here a piece is a bounds check and a copy the
+/// compiler sees whole.
+pub struct BodyBuffer {
+    bytes: [u8; BodyBuffer::CAPACITY],
     len: usize,
 }
 
-impl StackBuffer {
-    fn new() -> StackBuffer {
-        StackBuffer {
-            bytes: [0; 64],
+impl BodyBuffer {
+    pub const CAPACITY: usize = 64;
+
+    #[inline(always)]
+    pub fn new() -> BodyBuffer {
+        BodyBuffer {
+            bytes: [0; BodyBuffer::CAPACITY],
             len: 0,
         }
     }
 
-    fn as_bytes(&self) -> &[u8] {
+    pub fn as_bytes(&self) -> &[u8] {
         &self.bytes[..self.len]
     }
 }
 
-impl io::Write for StackBuffer {
+impl Default for BodyBuffer {
+    fn default() -> BodyBuffer {
+        BodyBuffer::new()
+    }
+}
+
+impl io::Write for BodyBuffer {
     #[inline]
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         self.write_all(data).map(|()| data.len())
@@ -258,57 +376,93 @@ mod tests {
 
     const DATE: &[u8; DATE_LINE_LEN] = b"Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n";
 
-    fn fields(fragments: &Fragments) -> Fields<'_> {
-        Fields {
-            fragments,
+    fn encode(response: &Response<'_>, persistence: Persistence, with_body: bool) -> String {
+        let server = ServerField::new("chopin");
+        let encoder = Encoder {
+            server: &server,
             date: DATE,
+        };
+        let mut out = Vec::new();
+        encoder.encode(&mut out, response, persistence, with_body);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn fields_in_order_then_length_and_date() {
+        let response = Response::new(Status::Ok)
+            .header(CONTENT_TYPE, b"text/plain")
+            .header(HeaderName::new(b"X-A: "), b"1")
+            .body(b"Hello, World!");
+        assert_eq!(
+            encode(&response, Persistence::Default, true),
+            "HTTP/1.1 200 OK\r\nServer: chopin\r\nContent-Type: text/plain\r\nX-A: 1\r\nContent-Length: 13\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\nHello, World!"
+        );
+    }
+
+    #[test]
+    fn connection_field_follows_server() {
+        let response = Response::new(Status::Ok).body(b"ok");
+        assert_eq!(
+            encode(&response, Persistence::Close, true),
+            "HTTP/1.1 200 OK\r\nServer: chopin\r\nConnection: close\r\nContent-Length: 2\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\nok"
+        );
+        assert_eq!(
+            encode(&response, Persistence::KeepAlive, true),
+            "HTTP/1.1 200 OK\r\nServer: chopin\r\nConnection: keep-alive\r\nContent-Length: 2\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\nok"
+        );
+    }
+
+    #[test]
+    fn head_keeps_the_length_and_drops_the_body() {
+        let response = Response::new(Status::Ok).body(b"Hello, World!");
+        assert_eq!(
+            encode(&response, Persistence::Default, false),
+            "HTTP/1.1 200 OK\r\nServer: chopin\r\nContent-Length: 13\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn every_status_line() {
+        for (status, line) in [
+            (Status::Ok, "200 OK"),
+            (Status::BadRequest, "400 Bad Request"),
+            (Status::NotFound, "404 Not Found"),
+            (Status::MethodNotAllowed, "405 Method Not Allowed"),
+            (Status::UriTooLong, "414 URI Too Long"),
+            (Status::HeadTooLarge, "431 Request Header Fields Too Large"),
+            (Status::NotImplemented, "501 Not Implemented"),
+            (
+                Status::VersionNotSupported,
+                "505 HTTP Version Not Supported",
+            ),
+        ] {
+            assert_eq!(
+                encode(&Response::new(status), Persistence::Close, true),
+                format!("HTTP/1.1 {line}\r\nServer: chopin\r\nConnection: close\r\nContent-Length: 0\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n")
+            );
         }
     }
 
-    fn text(bytes: Vec<u8>) -> String {
-        String::from_utf8(bytes).unwrap()
+    #[test]
+    #[should_panic(expected = "at most 4 fields")]
+    fn too_many_fields_is_a_handler_bug() {
+        let mut response = Response::new(Status::Ok);
+        for _ in 0..=MAX_HANDLER_FIELDS {
+            response = response.header(ALLOW, b"GET");
+        }
     }
 
     #[test]
-    fn plaintext_exact_bytes() {
-        let server = Fragments::new("chopin");
-        let mut out = Vec::new();
-        fields(&server).plaintext(&mut out, true, Persistence::Default);
-        assert_eq!(
-            text(out),
-            "HTTP/1.1 200 OK\r\nServer: chopin\r\nContent-Type: text/plain\r\nContent-Length: 13\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\nHello, World!"
-        );
+    fn header_name_without_its_separator() {
+        assert_eq!(CONTENT_TYPE.as_bytes(), b"Content-Type");
     }
 
     #[test]
-    fn json_exact_bytes_and_head() {
-        let server = Fragments::new("x");
-        let mut out = Vec::new();
-        fields(&server).json(&mut out, true, Persistence::Close);
-        assert_eq!(
-            text(out),
-            "HTTP/1.1 200 OK\r\nServer: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: 27\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n{\"message\":\"Hello, World!\"}"
-        );
-        let mut out = Vec::new();
-        fields(&server).json(&mut out, true, Persistence::Default);
-        assert_eq!(
-            text(out),
-            "HTTP/1.1 200 OK\r\nServer: x\r\nContent-Type: application/json\r\nContent-Length: 27\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n{\"message\":\"Hello, World!\"}"
-        );
-        let mut head = Vec::new();
-        fields(&server).json(&mut head, false, Persistence::KeepAlive);
-        assert!(text(head)
-            .ends_with("Content-Length: 27\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n"));
-    }
-
-    #[test]
-    fn method_not_allowed_has_allow() {
-        let server = Fragments::new("chopin");
-        let mut out = Vec::new();
-        fields(&server).empty(&mut out, Status::MethodNotAllowed, Persistence::Default);
-        assert_eq!(
-            text(out),
-            "HTTP/1.1 405 Method Not Allowed\r\nServer: chopin\r\nAllow: GET, HEAD\r\nContent-Length: 0\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n"
-        );
+    fn body_buffer_refuses_overflow() {
+        use std::io::Write;
+        let mut buffer = BodyBuffer::new();
+        buffer.write_all(&[b'x'; BodyBuffer::CAPACITY]).unwrap();
+        assert!(buffer.write_all(b"y").is_err());
+        assert_eq!(buffer.as_bytes().len(), BodyBuffer::CAPACITY);
     }
 }

@@ -24,7 +24,7 @@ use tokio::runtime::{self, Runtime};
 
 use crate::config::{Config, Flavour, Listeners};
 use crate::connection::{self, Shared};
-use crate::response::Fragments;
+use crate::response::ServerField;
 use crate::shutdown::{Shutdown, DRAIN_BOUND};
 use crate::timer::Timer;
 
@@ -51,7 +51,7 @@ impl Server {
     pub fn start(config: &Config) -> io::Result<Server> {
         let workers = usize::from(config.workers.unwrap_or_else(default_workers));
         let shared = Arc::new(Shared {
-            fragments: Fragments::new(&config.server_name),
+            server: ServerField::new(&config.server_name),
             header_timeout: config.header_timeout,
             idle_timeout: config.idle_timeout,
             shutdown: Shutdown::new(),

@@ -54,6 +54,7 @@ fn parse_responses(out: &[u8]) -> Vec<Response> {
         let head_end = find(rest, b"\r\n\r\n")
             .unwrap_or_else(|| panic!("unterminated head: {:?}", String::from_utf8_lossy(rest)))
             + 4;
+        check_with_httparse(&rest[..head_end]);
         let head = std::str::from_utf8(&rest[..head_end]).expect("ASCII head");
         let mut lines = head.split("\r\n");
         let status_line = lines.next().unwrap();
@@ -131,6 +132,41 @@ fn parse_responses(out: &[u8]) -> Vec<Response> {
     responses
 }
 
+/// An independent reading of one response head, by httparse's response
+/// parser: it parses whole, `Server` and `Date` appear exactly once, and
+/// `Content-Length` once, as a number.
+fn check_with_httparse(head: &[u8]) {
+    let mut fields = [httparse::EMPTY_HEADER; 16];
+    let mut response = httparse::Response::new(&mut fields);
+    let parsed = response.parse(head);
+    assert_eq!(
+        parsed,
+        Ok(httparse::Status::Complete(head.len())),
+        "httparse: {:?}",
+        String::from_utf8_lossy(head)
+    );
+    assert_eq!(response.version, Some(1));
+    let count = |name: &str| {
+        response
+            .headers
+            .iter()
+            .filter(|h| h.name.eq_ignore_ascii_case(name))
+            .count()
+    };
+    assert_eq!(
+        (count("Server"), count("Date"), count("Content-Length")),
+        (1, 1, 1),
+        "{:?}",
+        String::from_utf8_lossy(head)
+    );
+    let length = response
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("Content-Length"))
+        .map(|h| std::str::from_utf8(h.value).unwrap().parse::<usize>());
+    assert!(matches!(length, Some(Ok(_))), "{length:?}");
+}
+
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
@@ -153,11 +189,18 @@ fn check_well_formed(fed: &Fed) -> Vec<Response> {
     }
     for r in &responses {
         match r.status {
+            // `OPTIONS *`: its `Allow`, no content.
+            200 if r.allow.is_some() => {
+                assert_eq!(r.allow.as_deref(), Some("GET, HEAD"));
+                assert_eq!((r.content_length, r.body.len()), (0, 0));
+            }
+            // The body sent, or (HEAD) the length of the body GET sends.
             200 => {
                 assert!(
                     r.content_length == PLAIN_BODY.len() || r.content_length == JSON_BODY.len()
                 );
                 assert!(r.body.is_empty() || r.body == PLAIN_BODY || r.body == JSON_BODY);
+                assert!(r.body.is_empty() || r.body.len() == r.content_length);
             }
             405 => assert_eq!(r.allow.as_deref(), Some("GET, HEAD")),
             _ => assert_eq!(r.content_length, 0),
@@ -435,6 +478,9 @@ const TOKENS: &[&str] = &[
     "GET",
     "HEAD",
     "POST",
+    "OPTIONS",
+    "CONNECT",
+    "a.b:443",
     " ",
     "  ",
     "/json",
@@ -476,13 +522,16 @@ fn token_soup() -> impl Strategy<Value = Vec<u8>> {
 /// version slot, then token soup: most inputs get past the request line.
 fn line_soup(versions: Vec<&'static str>) -> impl Strategy<Value = Vec<u8>> {
     (
-        select(vec!["GET", "HEAD", "POST", "get", "", "G\0T"]),
+        select(vec![
+            "GET", "HEAD", "POST", "OPTIONS", "CONNECT", "get", "", "G\0T",
+        ]),
         select(vec![" ", "  ", "\t", ""]),
         select(vec![
             "/json",
             "/plaintext?x",
             "*",
             "http://a/json",
+            "a.b:443",
             "/a b",
             "",
         ]),

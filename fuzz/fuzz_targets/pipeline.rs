@@ -60,8 +60,26 @@ fn check_well_formed(fed: &Fed) {
         if head.contains("\r\nConnection: close\r\n") {
             closing.push(count);
         }
-        if status >= 400 && status != 404 && status != 405 {
+        // 404, 405 and an unknown method's 501 keep the connection (a 501
+        // for an unknown transfer coding closes it); the other errors close.
+        if matches!(status, 400 | 414 | 431 | 505) {
             assert!(head.contains("\r\nConnection: close\r\n"), "errors close");
+        }
+        // Every field once at most, and `Server` and `Date` exactly once.
+        let mut names: Vec<&str> = head
+            .split("\r\n")
+            .skip(1)
+            .filter(|l| !l.is_empty())
+            .map(|l| l.split_once(": ").expect("name: value").0)
+            .collect();
+        names.sort_unstable();
+        let fields = names.len();
+        names.dedup();
+        assert_eq!(names.len(), fields, "a field repeated");
+        assert!(names.contains(&"Server") && names.contains(&"Date"));
+        // `OPTIONS *` is the one 200 without content; it lists `Allow`.
+        if status == 200 && length == 0 {
+            assert!(head.contains("\r\nAllow: GET, HEAD\r\n"), "a 200 without content");
         }
         rest = &rest[head_end..];
         // An answer to HEAD has no body: the next response or the end follows.

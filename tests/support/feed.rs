@@ -4,7 +4,7 @@
 
 use chopin::pipeline::{Answered, Pipeline};
 use chopin::request::MAX_HEAD_BYTES;
-use chopin::response::{Fields, Fragments};
+use chopin::response::{Encoder, ServerField};
 
 /// The fixed `Date` line, so outputs compare byte for byte.
 pub const DATE: &[u8; chopin::date::DATE_LINE_LEN] = b"Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n";
@@ -36,9 +36,9 @@ impl std::fmt::Debug for Fed {
 /// rest of each call is prepended to the next piece; after `close` the
 /// remaining pieces are dropped unread.
 pub fn feed(input: &[u8], cuts: &[usize]) -> Fed {
-    let fragments = Fragments::new("chopin");
-    let fields = Fields {
-        fragments: &fragments,
+    let server = ServerField::new("chopin");
+    let encoder = Encoder {
+        server: &server,
         date: DATE,
     };
     let mut points: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
@@ -54,7 +54,7 @@ pub fn feed(input: &[u8], cuts: &[usize]) -> Fed {
         buf.extend_from_slice(&input[start..end]);
         start = end;
         let before = out.len();
-        let Answered { consumed, close } = pipeline.answer(&buf, &mut out, &fields);
+        let Answered { consumed, close } = pipeline.answer(&buf, &mut out, &encoder);
         assert!(
             consumed <= buf.len(),
             "consumed {consumed} of {}",
@@ -77,7 +77,7 @@ pub fn feed(input: &[u8], cuts: &[usize]) -> Fed {
             // and consumes nothing.
             assert!(unread.len() < MAX_HEAD_BYTES, "kept {} bytes", unread.len());
             let mut again = Vec::new();
-            let answered = pipeline.answer(&unread, &mut again, &fields);
+            let answered = pipeline.answer(&unread, &mut again, &encoder);
             assert_eq!(
                 answered,
                 Answered {
