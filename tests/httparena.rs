@@ -1,0 +1,337 @@
+//! HttpArena: `scripts/httparena-validate` (HttpArena's baseline, pipelined
+//! and limited-conn checks, and chopin's answers to bad input) passes against
+//! an in-process server of each flavour, and `scripts/httparena-export`
+//! writes both entries in HttpArena's layout. docs/httparena.md has the
+//! contract. Skipped when python3 is missing.
+
+mod common;
+
+use std::fs;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::*;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+const VALIDATE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/httparena-validate");
+const EXPORT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/httparena-export");
+
+/// The entries and the runtime each one's image selects.
+const ENTRIES: [(&str, &str); 2] = [
+    ("chopin", "per-core"),
+    ("chopin-multithread", "multithread"),
+];
+
+fn python3() -> bool {
+    let found = Command::new("python3")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        eprintln!("SKIPPED: python3 is not installed");
+    }
+    found
+}
+
+/// Runs `python3 script args`, killing it if it runs past `limit`.
+fn run(script: &str, args: &[&str], limit: Duration) -> Output {
+    let mut child = Command::new("python3")
+        .arg(script)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn python3 {script}: {e}"));
+    let deadline = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            break;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn printed(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn httparena_validate_passes() {
+    if !python3() {
+        return;
+    }
+    each_flavour(|flavour, addr| {
+        let url = format!("http://{addr}");
+        // Fewer concurrent connections than the script's default (512): the
+        // test server has two workers and shares the machine with other tests.
+        let out = run(
+            VALIDATE,
+            &["--url", &url, "--connections", "128"],
+            Duration::from_secs(180),
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{flavour}: scripts/httparena-validate failed\n{}",
+            printed(&out)
+        );
+        let last = stdout.lines().last().unwrap_or_default();
+        let (passed, failed) = last
+            .split_once(" passed, ")
+            .unwrap_or_else(|| panic!("last line {last:?}"));
+        assert!(passed.parse::<u32>().unwrap() > 0, "{last:?}");
+        assert_eq!(failed, "0 failed", "{stdout}");
+        assert!(!stdout.contains("FAIL"), "{stdout}");
+    });
+}
+
+/// The harness can fail: nothing listening is exit status 2.
+#[test]
+fn httparena_validate_fails_without_a_server() {
+    if !python3() {
+        return;
+    }
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = run(
+        VALIDATE,
+        &[
+            "--url",
+            &format!("http://127.0.0.1:{port}"),
+            "--timeout",
+            "2",
+        ],
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", printed(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unreachable"),
+        "{}",
+        printed(&out)
+    );
+}
+
+/// A usage error (an unknown group, a URL with a path) is exit status 2 and
+/// says what is accepted.
+#[test]
+fn httparena_validate_rejects_bad_usage() {
+    if !python3() {
+        return;
+    }
+    for (args, says) in [
+        (&["--only", "baseline,nope"][..], "the groups are"),
+        (
+            &["--url", "http://127.0.0.1:1/prefix"][..],
+            "expected http://HOST[:PORT]",
+        ),
+    ] {
+        let out = run(VALIDATE, args, Duration::from_secs(30));
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", printed(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(says),
+            "{args:?}: {}",
+            printed(&out)
+        );
+    }
+}
+
+/// A directory of its own under the system's temporary directory, removed
+/// when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(what: &str) -> TempDir {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let dir =
+            std::env::temp_dir().join(format!("chopin-{what}-{}-{nanos}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn read(path: &Path) -> String {
+    fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+/// The `rust:` and `debian:` images a Dockerfile starts stages `FROM`,
+/// sorted and without repeats (chopin's own Dockerfile also starts one stage
+/// from another stage).
+fn base_images(dockerfile: &str) -> Vec<String> {
+    let mut images: Vec<String> = dockerfile
+        .lines()
+        .filter_map(|l| l.strip_prefix("FROM "))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .filter(|image| image.starts_with("rust:") || image.starts_with("debian:"))
+        .map(str::to_owned)
+        .collect();
+    images.sort();
+    images.dedup();
+    images
+}
+
+/// The file names directly under `dir`, sorted.
+fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("list {}: {e}", dir.display()))
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn httparena_export_writes_the_entries() {
+    if !python3() {
+        return;
+    }
+    let tmp = TempDir::new("httparena-export");
+    let dest = tmp.0.to_str().unwrap();
+    let out = run(
+        EXPORT,
+        &[
+            dest,
+            "--repo",
+            "https://example.org/chopin",
+            "--maintainer",
+            "someone",
+        ],
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", printed(&out));
+
+    let root = Path::new(ROOT);
+    let repo_images = base_images(&read(&root.join("Dockerfile")));
+    let repo_manifest = read(&root.join("Cargo.toml"));
+    let repo_sources = names(&root.join("src"));
+
+    for (entry, runtime) in ENTRIES {
+        let dir = tmp.0.join("frameworks").join(entry);
+        let mut want = vec![
+            ".dockerignore",
+            "Cargo.lock",
+            "Cargo.toml",
+            "Dockerfile",
+            "meta.json",
+            "src",
+        ];
+        want.sort();
+        assert_eq!(names(&dir), want, "{entry}: only what the image needs");
+
+        // meta.json: HttpArena's fields (site/content/docs/add-framework/meta-json.md).
+        let meta: serde_json::Value = serde_json::from_str(&read(&dir.join("meta.json")))
+            .unwrap_or_else(|e| panic!("{entry}/meta.json is not JSON: {e}"));
+        assert_eq!(meta["display_name"], entry, "{meta}");
+        assert_eq!(meta["language"], "Rust", "{meta}");
+        assert_eq!(meta["type"], "engine", "{meta}");
+        assert!(
+            meta["engine"].as_str().is_some_and(|s| !s.is_empty()),
+            "{meta}"
+        );
+        assert!(
+            meta["description"].as_str().is_some_and(|s| !s.is_empty()),
+            "{meta}"
+        );
+        assert_eq!(meta["repo"], "https://example.org/chopin", "{meta}");
+        assert_eq!(meta["enabled"], true, "{meta}");
+        assert_eq!(
+            meta["tests"],
+            serde_json::json!(["baseline", "pipelined", "limited-conn"]),
+            "{meta}"
+        );
+        assert_eq!(
+            meta["maintainers"],
+            serde_json::json!(["someone"]),
+            "{meta}"
+        );
+
+        // Dockerfile: chopin's own base images, port 8080, the flavour set,
+        // no arguments needed.
+        let dockerfile = read(&dir.join("Dockerfile"));
+        assert_eq!(base_images(&dockerfile), repo_images, "{dockerfile}");
+        assert!(dockerfile.contains("EXPOSE 8080"), "{dockerfile}");
+        assert!(
+            dockerfile.contains(&format!("CHOPIN_RUNTIME={runtime}\n")),
+            "{dockerfile}"
+        );
+        assert!(dockerfile.contains("PORT=8080"), "{dockerfile}");
+        assert!(
+            dockerfile.contains("cargo build --release --locked --bin chopin"),
+            "{dockerfile}"
+        );
+        assert!(
+            dockerfile.contains(r#"ENTRYPOINT ["/usr/local/bin/chopin"]"#),
+            "{dockerfile}"
+        );
+
+        // Cargo.toml: chopin's, less the [[example]] tables (examples/ is not
+        // exported, and cargo refuses a manifest whose targets are missing).
+        let manifest = read(&dir.join("Cargo.toml"));
+        assert!(
+            !manifest.lines().any(|l| l.trim() == "[[example]]"),
+            "{manifest}"
+        );
+        for header in repo_manifest
+            .lines()
+            .filter(|l| l.starts_with('[') && l.trim() != "[[example]]")
+        {
+            assert!(
+                manifest.lines().any(|l| l == header),
+                "{entry}/Cargo.toml lacks {header}"
+            );
+        }
+        assert_eq!(
+            read(&dir.join("Cargo.lock")),
+            read(&root.join("Cargo.lock"))
+        );
+
+        // src/: the same files, byte for byte.
+        assert_eq!(names(&dir.join("src")), repo_sources, "{entry}/src");
+        for name in &repo_sources {
+            assert_eq!(
+                fs::read(dir.join("src").join(name)).unwrap(),
+                fs::read(root.join("src").join(name)).unwrap(),
+                "{entry}/src/{name}"
+            );
+        }
+    }
+
+    // An existing entry is replaced only with --force.
+    let again = run(EXPORT, &[dest], Duration::from_secs(60));
+    assert_eq!(again.status.code(), Some(2), "{}", printed(&again));
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("--force"),
+        "{}",
+        printed(&again)
+    );
+    let forced = run(EXPORT, &[dest, "--force"], Duration::from_secs(60));
+    assert_eq!(forced.status.code(), Some(0), "{}", printed(&forced));
+    let meta: serde_json::Value =
+        serde_json::from_str(&read(&tmp.0.join("frameworks/chopin/meta.json"))).unwrap();
+    assert!(meta.get("repo").is_none(), "no --repo, no repo: {meta}");
+    assert_eq!(meta["maintainers"], serde_json::json!([]), "{meta}");
+}
