@@ -1,12 +1,14 @@
-//! Skipping a chunked request body (RFC 9112 7.1).
+//! Decoding a chunked request body (RFC 9112 7.1).
 //!
-//! Every HTTP/1.1 recipient must be able to decode the chunked coding. This
-//! server's routes take no body, so the decoder only finds where the body
-//! ends, and rejects what is not a chunked body, without keeping a byte of
-//! it: it consumes what it can and leaves an unfinished chunk-size or
-//! trailer line for the next read, the way [`crate::pipeline`] leaves an
-//! unfinished head. Its state is one word, so a connection in a body costs
-//! no more memory than one between requests.
+//! Every HTTP/1.1 recipient must be able to decode the chunked coding. Most
+//! of this server's routes take no body, so the decoder mostly finds where
+//! the body ends, and rejects what is not a chunked body, without keeping a
+//! byte of it ([`Chunked::skip`]): it consumes what it can and leaves an
+//! unfinished chunk-size or trailer line for the next read, the way
+//! [`crate::pipeline`] leaves an unfinished head. Its state is one word, so
+//! a connection in a body costs no more memory than one between requests.
+//! For the one route that reads its body, [`Chunked::decode`] hands the
+//! chunk data to its caller as well.
 //!
 //! Lines must end in CRLF and hold no control byte but HTAB: a bare LF or
 //! CR is where chunked parsers disagree, and disagreement is how requests
@@ -39,16 +41,28 @@ pub enum Progress {
     More(usize),
     /// Not a chunked body (or a line of [`MAX_HEAD_BYTES`] or more): 400.
     Invalid,
+    /// [`Chunked::decode`]'s caller refused the data handed to it.
+    Stopped,
 }
 
 impl Chunked {
     /// Skips body bytes from the start of `input`.
     pub fn skip(&mut self, input: &[u8]) -> Progress {
+        self.decode(input, &mut |_| true)
+    }
+
+    /// Decodes body bytes from the start of `input`, handing each piece of
+    /// chunk data to `data` in order; when `data` returns false, stops with
+    /// [`Progress::Stopped`].
+    pub fn decode(&mut self, input: &[u8], data: &mut impl FnMut(&[u8]) -> bool) -> Progress {
         let mut pos = 0;
         loop {
             match *self {
                 Chunked::Data(left) => {
                     let take = left.min((input.len() - pos) as u64);
+                    if take > 0 && !data(&input[pos..pos + take as usize]) {
+                        return Progress::Stopped;
+                    }
                     pos += take as usize;
                     if take < left {
                         *self = Chunked::Data(left - take);
@@ -226,10 +240,43 @@ mod tests {
                     used += n;
                     kept.drain(..n);
                 }
-                Progress::Invalid => return Progress::Invalid,
+                other => return other,
             }
         }
         Progress::More(used)
+    }
+
+    /// `decode` hands over exactly the chunk data, in order, at any split.
+    #[test]
+    fn decode_hands_over_the_data() {
+        let body = "5;x=y\r\nhello\r\n6\r\n world\r\n0\r\nT: v\r\n\r\n";
+        for step in 1..=body.len() {
+            let mut state = Chunked::default();
+            let mut kept = Vec::new();
+            let mut data = Vec::new();
+            let mut done = false;
+            for piece in body.as_bytes().chunks(step) {
+                kept.extend_from_slice(piece);
+                match state.decode(&kept, &mut |d| {
+                    data.extend_from_slice(d);
+                    true
+                }) {
+                    Progress::Done(n) => {
+                        assert_eq!(n, kept.len());
+                        done = true;
+                    }
+                    Progress::More(n) => {
+                        kept.drain(..n);
+                    }
+                    other => panic!("{other:?} at step {step}"),
+                }
+            }
+            assert!(done, "step {step}");
+            assert_eq!(data, b"hello world", "step {step}");
+        }
+        // A caller that refuses the data stops the decoding.
+        let progress = Chunked::default().decode(body.as_bytes(), &mut |_| false);
+        assert_eq!(progress, Progress::Stopped);
     }
 
     const VALID: &[&str] = &[

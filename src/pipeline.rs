@@ -8,9 +8,10 @@
 //! between the socket and buffers around it.
 
 use crate::chunked::{Chunked, Progress};
+use crate::request::MAX_HEAD_BYTES;
 use crate::request::{self, Body, Method, Parsed, Reject, Request, Route};
-use crate::resources::{self, WriteResponse};
-use crate::response::{Encoder, Persistence, Response, Status};
+use crate::resources::{self, Exchange, WriteResponse, MAX_BODY_BYTES};
+use crate::response::{BodyBuffer, Encoder, Persistence, Response, Status};
 
 /// The protocol state one connection carries between reads: only the
 /// request body being skipped, if any. Everything else about a request is
@@ -76,7 +77,8 @@ impl Pipeline {
                         pos += used;
                         break;
                     }
-                    Progress::Invalid => return Answered::closing(input),
+                    // `skip` never stops: only `decode`'s caller can.
+                    Progress::Invalid | Progress::Stopped => return Answered::closing(input),
                 }
             }
             // Empty lines (CRLF, or a bare LF) before a request line are
@@ -103,8 +105,18 @@ impl Pipeline {
                     return Answered::closing(input);
                 }
             };
+            if resources::reads_body(req.route, req.method, req.body) {
+                // Rare (HttpArena's POST /baseline11): out of line.
+                match self.answer_with_body(&req, &input[pos..], out, encoder) {
+                    WithBody::Answered(used) => pos += used,
+                    WithBody::Unfinished => break,
+                    WithBody::Closed => return Answered::closing(input),
+                }
+                continue;
+            }
+            let head = &input[pos..pos + req.head_len];
             pos += req.head_len;
-            let answer = Answer::to(&req, &input[pos..]);
+            let answer = Answer::to(&req, body_here(&req, &input[pos..]));
             match req.body {
                 // A closing answer goes now: the body is never read.
                 Body::Chunked if answer.persistence != Persistence::Close => {
@@ -114,14 +126,71 @@ impl Pipeline {
                 Body::Chunked | Body::Length(0) => {}
                 Body::Length(len) => self.skipping = Skipping::Length(len),
             }
-            answer.write(out, encoder);
-            if answer.persistence == Persistence::Close {
+            if answer.write(out, encoder, head, b"") == Persistence::Close {
                 return Answered::closing(input);
             }
         }
         Answered {
             consumed: pos,
             close: false,
+        }
+    }
+
+    /// Answers a request whose handler reads its body (the request starts
+    /// `input`): once the whole body is here, and not before. Until then
+    /// nothing of the request is consumed, so the connection keeps it as
+    /// an unfinished request, under the header timeout like a head; a body
+    /// is small ([`MAX_BODY_BYTES`]), and so is what is kept.
+    #[inline(never)]
+    fn answer_with_body(
+        &mut self,
+        req: &Request,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        encoder: &Encoder<'_>,
+    ) -> WithBody {
+        let (head, after) = input.split_at(req.head_len);
+        let mut decoded = BodyBuffer::new();
+        let (body, used): (&[u8], usize) = match req.body {
+            Body::Length(len) if len > MAX_BODY_BYTES as u64 => {
+                refuse(out, encoder, Status::ContentTooLarge);
+                return WithBody::Closed;
+            }
+            Body::Length(len) => match after.get(..len as usize) {
+                Some(body) => (body, body.len()),
+                None => return WithBody::Unfinished,
+            },
+            Body::Chunked => {
+                let mut over = false;
+                let progress = Chunked::default().decode(after, &mut |data| {
+                    over |= std::io::Write::write_all(&mut decoded, data).is_err();
+                    !over
+                });
+                match progress {
+                    _ if over => {
+                        refuse(out, encoder, Status::ContentTooLarge);
+                        return WithBody::Closed;
+                    }
+                    Progress::Done(used) => (decoded.as_bytes(), used),
+                    // A chunked body of many empty extensions or trailer
+                    // lines could grow without bound: its framing may take
+                    // as many bytes as a head.
+                    Progress::More(_) if after.len() >= MAX_HEAD_BYTES => {
+                        refuse(out, encoder, Status::ContentTooLarge);
+                        return WithBody::Closed;
+                    }
+                    Progress::More(_) => return WithBody::Unfinished,
+                    Progress::Invalid | Progress::Stopped => {
+                        refuse(out, encoder, Status::BadRequest);
+                        return WithBody::Closed;
+                    }
+                }
+            }
+        };
+        let answer = Answer::to(req, true);
+        match answer.write(out, encoder, head, body) {
+            Persistence::Close => WithBody::Closed,
+            _ => WithBody::Answered(req.head_len + used),
         }
     }
 
@@ -144,9 +213,16 @@ impl Pipeline {
             Skipping::Chunked(chunked, answer) => {
                 let progress = chunked.skip(input);
                 match progress {
-                    Progress::Done(_) => answer.write(out, encoder),
+                    // Only routes whose handlers read nothing of the head
+                    // are answered after a skipped body (`reads_body`).
+                    Progress::Done(_) => {
+                        let kept = answer.write(out, encoder, b"", b"");
+                        debug_assert_ne!(kept, Persistence::Close);
+                    }
                     Progress::More(_) => {}
-                    Progress::Invalid => refuse(out, encoder, Status::BadRequest),
+                    Progress::Invalid | Progress::Stopped => {
+                        refuse(out, encoder, Status::BadRequest)
+                    }
                 }
                 progress
             }
@@ -166,17 +242,33 @@ struct Answer {
     persistence: Persistence,
 }
 
+/// Whether the whole body of `req` is in `after`, the bytes after its head:
+/// a `Content-Length` body that has arrived; a chunked one is not known to
+/// be whole until it has been decoded.
+fn body_here(req: &Request, after: &[u8]) -> bool {
+    match req.body {
+        Body::Length(len) => len <= after.len() as u64,
+        Body::Chunked => false,
+    }
+}
+
+/// What [`Pipeline::answer_with_body`] did.
+enum WithBody {
+    /// Answered; the request and its body took this many bytes.
+    Answered(usize),
+    /// The body is not all here: nothing consumed.
+    Unfinished,
+    /// Answered (or refused) with `Connection: close`.
+    Closed,
+}
+
 impl Answer {
-    /// The answer to `req`, whose body (if any) starts `after` its head.
-    fn to(req: &Request, after: &[u8]) -> Answer {
+    /// The answer to `req`; `body_here` says its body has arrived whole.
+    fn to(req: &Request, body_here: bool) -> Answer {
         // A client that sent `Expect: 100-continue` may withhold the body it
         // announced until it hears from us (RFC 9110 10.1.1), so its next
         // bytes could be a request or the body: answer now and close rather
-        // than guess, unless a `Content-Length` body is already here.
-        let body_here = match req.body {
-            Body::Length(len) => len <= after.len() as u64,
-            Body::Chunked => false,
-        };
+        // than guess, unless the body is already here.
         let keep_alive = req.keep_alive && (body_here || !req.expects_continue);
         let persistence = match (keep_alive, req.http10) {
             (false, _) => Persistence::Close,
@@ -195,16 +287,32 @@ impl Answer {
     /// (the hot loop and the answer deferred to a chunked body's end) the
     /// compiler made it a call, at 15 instructions per pipelined
     /// `/plaintext` request (`scripts/bench --profile`).
+    ///
+    /// `head` and `body` are the request's, as its handler sees them
+    /// ([`Exchange`]). Returns what the response said of the connection:
+    /// a handler's 400 closes it, as a parser's does ([`Status::closes`]).
     #[inline(always)]
-    fn write(self, out: &mut Vec<u8>, encoder: &Encoder<'_>) {
-        let with_body = self.method != Method::Head;
+    fn write(
+        self,
+        out: &mut Vec<u8>,
+        encoder: &Encoder<'_>,
+        head: &[u8],
+        body: &[u8],
+    ) -> Persistence {
+        let exchange = Exchange {
+            method: self.method,
+            head,
+            body,
+        };
+        let mut persistence = self.persistence;
         let write = Encode {
             out,
             encoder,
-            persistence: self.persistence,
-            with_body,
+            persistence: &mut persistence,
+            with_body: self.method != Method::Head,
         };
-        resources::respond(self.route, self.method, write);
+        resources::respond(&exchange, self.route, write);
+        persistence
     }
 }
 
@@ -212,15 +320,19 @@ impl Answer {
 struct Encode<'o, 'e> {
     out: &'o mut Vec<u8>,
     encoder: &'o Encoder<'e>,
-    persistence: Persistence,
+    /// The connection's state; set to `Close` by a status that closes.
+    persistence: &'o mut Persistence,
     with_body: bool,
 }
 
 impl WriteResponse for Encode<'_, '_> {
     #[inline(always)]
     fn write(self, response: &Response<'_>) {
+        if response.status().closes() {
+            *self.persistence = Persistence::Close;
+        }
         self.encoder
-            .encode(self.out, response, self.persistence, self.with_body);
+            .encode(self.out, response, *self.persistence, self.with_body);
     }
 }
 
@@ -390,6 +502,94 @@ mod tests {
         assert!(out.contains("Content-Length: 13\r\n"));
         assert!(out.contains("Allow: GET, HEAD\r\n"));
         assert!(!answered.close);
+    }
+
+    /// The body a handler reads: answered once whole, whatever the split,
+    /// and nothing consumed before.
+    #[test]
+    fn a_read_body_is_answered_once_whole() {
+        for post in [
+            "POST /baseline11?a=13&b=42 HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\n20",
+            "POST /baseline11?a=13&b=42 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n2\r\n1;x\r\n0\r\n0\r\nT: 1\r\n\r\n",
+        ] {
+            let input = format!("{post}{JSON}");
+            for cut in 0..input.len() {
+                let mut pipeline = Pipeline::new();
+                let (first, answered) = run(&mut pipeline, input[..cut].as_bytes());
+                assert!(!answered.close);
+                let rest = &input[answered.consumed..];
+                let (second, answered) = run(&mut pipeline, rest.as_bytes());
+                let out = first + &second;
+                assert_eq!(statuses(&out), ["200", "200"], "cut {cut}");
+                assert!(out.contains("\r\n\r\n75HTTP/1.1 200"), "cut {cut}: {out}");
+                assert_eq!(answered.consumed, rest.len());
+            }
+        }
+    }
+
+    #[test]
+    fn a_body_over_the_bound_gets_413_and_close() {
+        let long = "1".repeat(MAX_BODY_BYTES + 1);
+        let chunked = format!(
+            "POST /baseline11?a=1&b=2 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{long}",
+            long.len()
+        );
+        for input in [
+            format!("POST /baseline11?a=1&b=2 HTTP/1.1\r\nHost: a\r\nContent-Length: {}\r\n\r\n", long.len()),
+            chunked,
+            // Framing without end (trailer lines): as many bytes as a head.
+            format!(
+                "POST /baseline11?a=1&b=2 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n{}",
+                format!("0\r\n{}", "T: v\r\n".repeat(MAX_HEAD_BYTES / 4))
+            ),
+        ] {
+            let (out, answered) = run(&mut Pipeline::new(), input.as_bytes());
+            assert_eq!(statuses(&out), ["413"]);
+            assert!(out.contains("Connection: close\r\n"));
+            assert!(answered.close);
+        }
+        // At the bound, it is read.
+        let input = format!(
+            "POST /baseline11?a=1&b=2 HTTP/1.1\r\nHost: a\r\nContent-Length: {0}\r\n\r\n{1}",
+            MAX_BODY_BYTES,
+            "0".repeat(MAX_BODY_BYTES)
+        );
+        let (out, answered) = run(&mut Pipeline::new(), input.as_bytes());
+        assert_eq!(statuses(&out), ["200"]);
+        assert!(out.ends_with("\r\n\r\n3"));
+        assert!(!answered.close);
+    }
+
+    #[test]
+    fn bad_numbers_get_400_and_close() {
+        for input in [
+            "GET /baseline11?a=1 HTTP/1.1\r\nHost: a\r\n\r\n",
+            "POST /baseline11?a=1&b=2 HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\nx",
+            "POST /baseline11?a=1&b=2 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n2\r\nx",
+        ] {
+            let (out, answered) = run(&mut Pipeline::new(), format!("{input}{JSON}").as_bytes());
+            assert_eq!(statuses(&out), ["400"], "{input:?}");
+            assert!(out.contains("Connection: close\r\n"));
+            assert!(answered.close);
+        }
+    }
+
+    /// A GET's body there is skipped, as everywhere; a chunked one is read
+    /// first, since the answer needs the head.
+    #[test]
+    fn other_bodies_on_the_baseline_route() {
+        let input = format!(
+            "GET /baseline11?a=1&b=2 HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\n999\
+             HEAD /baseline11?a=1&b=2 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n\
+             DELETE /baseline11 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n{JSON}"
+        );
+        let (out, answered) = run(&mut Pipeline::new(), input.as_bytes());
+        assert_eq!(statuses(&out), ["200", "200", "405", "200"]);
+        assert!(
+            out.contains("Content-Length: 1\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n3HTTP")
+        );
+        assert!(out.contains("Allow: GET, HEAD, POST\r\n"));
+        assert_eq!(answered.consumed, input.len());
     }
 
     #[test]

@@ -19,6 +19,9 @@ pub const MAX_HEADERS: usize = 100;
 pub enum Method {
     Get,
     Head,
+    /// `POST`: served where a resource takes it (`/baseline11`), else like
+    /// [`Method::NotAllowed`].
+    Post,
     /// `OPTIONS`: answered for the server as a whole (`OPTIONS *`); on a
     /// resource, like [`Method::NotAllowed`].
     Options,
@@ -474,8 +477,9 @@ pub fn parse_with_httparse(buf: &[u8]) -> Parsed {
         method: match method {
             "GET" => Method::Get,
             "HEAD" => Method::Head,
+            "POST" => Method::Post,
             "OPTIONS" => Method::Options,
-            "POST" | "PUT" | "DELETE" | "TRACE" | "PATCH" => Method::NotAllowed,
+            "PUT" | "DELETE" | "TRACE" | "PATCH" => Method::NotAllowed,
             _ => Method::NotImplemented,
         },
         route: route(target.as_bytes()),
@@ -917,6 +921,10 @@ mod tests {
         );
         assert_eq!(
             complete("POST /json HTTP/1.1\r\nHost: a\r\n\r\n").method,
+            Method::Post
+        );
+        assert_eq!(
+            complete("DELETE /json HTTP/1.1\r\nHost: a\r\n\r\n").method,
             Method::NotAllowed
         );
         // Methods are case-sensitive (RFC 9110 9.1).

@@ -73,7 +73,7 @@ fn every_kind(addr: SocketAddr, server: &str) {
         ),
         (
             request("OPTIONS", "*"),
-            head("200 OK", server, &["Allow: GET, HEAD"], 0),
+            head("200 OK", server, &["Allow: GET, HEAD, POST"], 0),
         ),
         (
             request("BREW", "/json"),
