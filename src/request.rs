@@ -366,11 +366,14 @@ fn trim_spaces(mut bytes: &[u8]) -> &[u8] {
 /// Parses any request head with httparse and applies RFC 9112's rules on
 /// top: the path for everything [`parse_common`] declines.
 pub fn parse_with_httparse(buf: &[u8]) -> Parsed {
+    // Only the first MAX_HEAD_BYTES are judged, as by the fast path: an
+    // error past them would otherwise be found (400) or not (431) depending
+    // on where the reads split the head.
+    let buf = &buf[..buf.len().min(MAX_HEAD_BYTES)];
     let mut headers = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut []);
     let head_len = match req.parse_with_uninit_headers(buf, &mut headers) {
-        Ok(httparse::Status::Complete(len)) if len <= MAX_HEAD_BYTES => len,
-        Ok(httparse::Status::Complete(_)) => return Parsed::Invalid(too_large(buf)),
+        Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD_BYTES => return Parsed::Partial,
         Ok(httparse::Status::Partial) => return Parsed::Invalid(too_large(buf)),
         Err(httparse::Error::TooManyHeaders) => return Parsed::Invalid(Reject::HeadTooLarge),

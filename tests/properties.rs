@@ -777,6 +777,19 @@ fn fixed_cases() {
     let statuses: Vec<u16> = check_well_formed(&fed).iter().map(|r| r.status).collect();
     assert_eq!(statuses, [405, 200]);
 
+    // A head over the limit with a bad byte past it: 431 however the reads
+    // split it (an error past the limit was found unsplit: 400).
+    let mut input = b"GET /json HTTP/1.1\r\nHost: a\r\nX: ".to_vec();
+    input.extend_from_slice(&[b'a'; MAX_HEAD_BYTES + 100]);
+    input.extend_from_slice(b"\x01\r\n\r\n");
+    for cuts in [&[][..], &[1392], &[MAX_HEAD_BYTES + 50]] {
+        let statuses: Vec<u16> = check_well_formed(&feed(&input, cuts))
+            .iter()
+            .map(|r| r.status)
+            .collect();
+        assert_eq!(statuses, [431], "cuts {cuts:?}");
+    }
+
     // Nothing after Connection: close, whatever follows.
     let input = b"GET /plaintext HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\nGET /json HTTP/1.1\r\nHost: a\r\n\r\n\x00\x01";
     for cut in 0..=input.len() {
