@@ -36,9 +36,8 @@ RUN name="${TFB_TEST_NAME}"; \
 # --- 2. Build. No ARG here, so every preset shares this stage's cache.
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
-# The whole context minus .dockerignore: Cargo.toml may name targets under
-# tests/, examples/ or benches/, and cargo refuses a manifest whose targets are
-# missing, even when building only the chopin binary.
+# The whole context minus .dockerignore: this repository, or the folder
+# scripts/tfb-export writes, which holds only what this build needs.
 COPY . .
 RUN RUSTFLAGS="-C target-cpu=native" cargo build --release --locked --bin chopin \
  && cp target/release/chopin /usr/local/bin/chopin
