@@ -202,7 +202,7 @@ impl Future for Sleep<'_> {
             .entry((this.deadline, id))
             .and_modify(|waker| waker.clone_from(cx.waker()))
             .or_insert_with(|| cx.waker().clone());
-        if waiting.armed.map_or(true, |armed| this.deadline < armed) {
+        if waiting.armed.is_none_or(|armed| this.deadline < armed) {
             this.timer.arm(&mut waiting, this.deadline, now);
         }
         Poll::Pending
