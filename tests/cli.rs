@@ -576,8 +576,9 @@ fn pinning_follows_the_affinity_mask() {
         .status()
         .is_ok_and(|s| s.success());
     if !taskset_works {
-        eprintln!(
-            "SKIPPED pinning_follows_the_affinity_mask: taskset is missing or cannot set affinity"
+        skip(
+            "pinning_follows_the_affinity_mask",
+            "taskset (util-linux) is missing or cannot set affinity",
         );
         return;
     }

@@ -13,6 +13,8 @@
 //! on stderr is the readiness signal. Every test takes [`serial`]: they
 //! measure time, memory and CPU on a 2-core machine and must not overlap.
 
+mod common;
+
 use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
@@ -1264,9 +1266,12 @@ fn storm(flavour: Flavour) {
     let need = STORM as u64 + 1024;
     let limit = raise_nofile(need);
     if limit < need {
-        eprintln!(
-            "SKIPPED storm ({flavour}): RLIMIT_NOFILE is {limit} and cannot be raised to {need}; \
-             run as root or raise the hard limit (ulimit -Hn)"
+        common::skip(
+            &format!("storm ({flavour})"),
+            &format!(
+                "RLIMIT_NOFILE is {limit} and cannot be raised to {need}; \
+                 run as root or raise the hard limit (ulimit -Hn)"
+            ),
         );
         return;
     }
@@ -1443,9 +1448,9 @@ fn sigterm_under_load(flavour: Flavour) {
     let wrk = match wrk {
         Ok(child) => Some(child),
         Err(e) if e.kind() == ErrorKind::NotFound => {
-            eprintln!(
-                "SKIPPED the wrk part of sigterm_under_load ({flavour}): wrk is not installed; \
-                 the raw pipelining clients still run"
+            common::skip(
+                &format!("the wrk part of sigterm_under_load ({flavour})"),
+                "wrk is not installed (apt-get install wrk); the raw pipelining clients still run",
             );
             None
         }
