@@ -172,7 +172,10 @@ pub fn parse_common(buf: &[u8]) -> Option<Request> {
         // judge, declined.
         if let Some(value) = field_value(line, b"host") {
             hosts += 1;
-            if !is_host(trim_spaces(value)) {
+            // An empty Host is httparse's path's to refuse (the target here
+            // is origin-form, so the request has no authority at all).
+            let host = trim_spaces(value);
+            if host.is_empty() || !is_host(host) {
                 return None;
             }
         } else if let Some(value) = field_value(line, b"connection") {
@@ -269,7 +272,8 @@ fn name_is(name: &[u8], lower: &[u8]) -> bool {
 }
 
 /// Whether `value` is a valid `Host` (RFC 9112 3.2: `uri-host [":" port]`;
-/// RFC 9110 7.2 allows it empty). The usual value, a plain name such as
+/// RFC 9110 7.2 allows it empty, which only some targets accept: see
+/// [`parse_with_httparse`]). The usual value, a plain name such as
 /// `localhost`, is all [`REG_NAME_BYTES`]: eight lookups at a time,
 /// combined without a branch each (half the instructions of stopping at
 /// the first bad byte). Anything else (a port, an IP literal, a `%`
@@ -412,6 +416,7 @@ pub fn parse_with_httparse(buf: &[u8]) -> Parsed {
     let http10 = minor == 0;
 
     let mut hosts = 0u32;
+    let mut empty_host = false;
     let mut content_length: Option<u64> = None;
     let mut codings = Codings::default();
     let mut close = false;
@@ -426,6 +431,7 @@ pub fn parse_with_httparse(buf: &[u8]) -> Parsed {
         match name.len() {
             4 if name_is(name, b"host") => {
                 hosts += 1;
+                empty_host = value.is_empty();
                 if !is_host(value) {
                     return Parsed::Invalid(Reject::BadRequest);
                 }
@@ -473,6 +479,15 @@ pub fn parse_with_httparse(buf: &[u8]) -> Parsed {
     };
 
     if !is_request_target(method, target.as_bytes()) {
+        return Parsed::Invalid(Reject::BadRequest);
+    }
+    // RFC 9112 3.3: an origin-form or `*` target takes its authority from
+    // Host, and "http" allows no empty authority (RFC 9110 4.2.1); with no
+    // default name configured, such a request names no resource here. An
+    // absolute-form or authority-form target carries its own authority
+    // and Host is then ignored (3.2.2), empty or not. HTTP/1.0 requires no
+    // Host at all, and an empty one is served like a missing one.
+    if empty_host && !http10 && matches!(target.as_bytes(), [b'/', ..] | b"*") {
         return Parsed::Invalid(Reject::BadRequest);
     }
 
@@ -972,7 +987,6 @@ mod tests {
         // uri-host [":" port] (RFC 9112 3.2, RFC 3986 3.2.2), on both paths
         // (the fast one, and httparse's when a tab sends the head there).
         for valid in [
-            "",
             "a",
             "localhost:8080",
             "a:",
@@ -1000,6 +1014,40 @@ mod tests {
                 assert_eq!(rejected(&raw), Reject::BadRequest, "{invalid}");
             }
         }
+    }
+
+    /// An empty Host leaves an origin-form or `*` target without the
+    /// authority "http" requires (RFC 9112 3.3, RFC 9110 4.2.1); a target
+    /// with its own authority, and HTTP/1.0, need none from Host.
+    #[test]
+    fn empty_host_needs_a_target_with_an_authority() {
+        for target in ["/json", "/", "/nope?q"] {
+            for version in ["HTTP/1.1", "HTTP/1.2"] {
+                for host in ["Host:", "Host: ", "Host:  \t", "host:\t"] {
+                    let raw = format!("GET {target} {version}\r\n{host}\r\n\r\n");
+                    assert_eq!(parse_common(raw.as_bytes()), None, "{raw:?}");
+                    assert_eq!(rejected(&raw), Reject::BadRequest, "{raw:?}");
+                }
+            }
+        }
+        assert_eq!(
+            rejected("OPTIONS * HTTP/1.1\r\nHost:\r\n\r\n"),
+            Reject::BadRequest
+        );
+        for served in [
+            "GET http://a/json HTTP/1.1\r\nHost:\r\n\r\n",
+            "GET http://a/json HTTP/1.1\r\nHost: \t\r\n\r\n",
+            "CONNECT a:443 HTTP/1.1\r\nHost:\r\n\r\n",
+            "GET urn:json HTTP/1.1\r\nHost:\r\n\r\n",
+            "GET /json HTTP/1.0\r\nHost:\r\n\r\n",
+            "OPTIONS * HTTP/1.0\r\nHost: \r\n\r\n",
+        ] {
+            complete(served);
+        }
+        assert_eq!(
+            complete("GET http://a/json HTTP/1.1\r\nHost:\r\n\r\n").route,
+            Route::Json
+        );
     }
 
     #[test]
