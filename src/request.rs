@@ -14,6 +14,13 @@ use crate::scan::visible_end;
 pub const MAX_HEAD_BYTES: usize = 8 * 1024; // nginx's default large_client_header_buffers
 /// Most header fields accepted in one request (hyper's default, too).
 pub const MAX_HEADERS: usize = 100;
+/// Longest method token answered as a request: the longest registered
+/// method (`UPDATEREDIRECTREF`, 17 bytes) with room to spare. A longer one
+/// is no method this server implements or ever could, so it is answered
+/// with 501 and close as soon as that many bytes of it are in (RFC 9112 3:
+/// a method longer than any implemented SHOULD get 501), rather than
+/// buffered up to [`MAX_HEAD_BYTES`] and answered as a long target's 414.
+pub const MAX_METHOD_BYTES: usize = 32;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Method {
@@ -82,7 +89,8 @@ pub enum Reject {
     HeadTooLarge,
     /// 414: the request line alone is over [`MAX_HEAD_BYTES`] (RFC 9112 3).
     UriTooLong,
-    /// 501: a transfer coding other than `chunked` (`gzip, chunked`).
+    /// 501: a transfer coding other than `chunked` (`gzip, chunked`), or a
+    /// method token over [`MAX_METHOD_BYTES`].
     NotImplemented,
     /// 505: a version other than HTTP/1.0 and HTTP/1.1.
     VersionNotSupported,
@@ -378,6 +386,26 @@ fn trim_spaces(mut bytes: &[u8]) -> &[u8] {
 /// Parses any request head with httparse and applies RFC 9112's rules on
 /// top: the path for everything [`parse_common`] declines.
 pub fn parse_with_httparse(buf: &[u8]) -> Parsed {
+    // Whatever else the head holds, and however much of it is in: a
+    // method too long to be one answers the same at every split.
+    if method_too_long(buf) {
+        return Parsed::Invalid(Reject::NotImplemented);
+    }
+    parse_head_with_httparse(buf)
+}
+
+/// Whether the request line (after any leading empty lines, which httparse
+/// skips too) starts with more than [`MAX_METHOD_BYTES`] token bytes.
+/// Decided from those bytes alone, whatever follows them, so the answer
+/// does not depend on how the head is split across reads.
+fn method_too_long(mut buf: &[u8]) -> bool {
+    while let [b'\n', rest @ ..] | [b'\r', b'\n', rest @ ..] = buf {
+        buf = rest;
+    }
+    token_len(&buf[..buf.len().min(MAX_METHOD_BYTES + 1)]) > MAX_METHOD_BYTES
+}
+
+fn parse_head_with_httparse(buf: &[u8]) -> Parsed {
     let mut headers = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut []);
     let head_len = match req.parse_with_uninit_headers(buf, &mut headers) {
@@ -1244,6 +1272,38 @@ mod tests {
         }
         let long_field = format!("GET / HTTP/1.2\r\nHost: a\r\nX: {target}\r\n\r\n");
         assert_eq!(rejected(&long_field), Reject::HeadTooLarge);
+    }
+
+    /// A method token over `MAX_METHOD_BYTES` is 501, from its first
+    /// bytes on and whatever follows (a long target after a short method
+    /// stays 414); one at the limit is an unknown method like any other.
+    #[test]
+    fn over_long_method_is_501_at_every_split() {
+        let long = "M".repeat(100 * 1024);
+        let raw = format!("{long} /json HTTP/1.1\r\nHost: a\r\n\r\n");
+        for end in [MAX_METHOD_BYTES + 1, 1000, MAX_HEAD_BYTES, raw.len()] {
+            assert_eq!(rejected(&raw[..end]), Reject::NotImplemented, "{end} bytes");
+        }
+        assert_eq!(
+            rejected(&format!("\r\n{}", &raw[..MAX_METHOD_BYTES + 1])),
+            Reject::NotImplemented
+        );
+        let short = format!("{} /json HTTP/1.1\r\nHost: a\r\n\r\n", &long[..40]);
+        assert_eq!(rejected(&short), Reject::NotImplemented);
+        for end in 0..=MAX_METHOD_BYTES {
+            assert_eq!(
+                parse(&raw.as_bytes()[..end]),
+                Parsed::Partial,
+                "{end} bytes"
+            );
+        }
+        let at_limit = format!("{} /json HTTP/1.1\r\nHost: a\r\n\r\n", &long[..32]);
+        assert_eq!(complete(&at_limit).method, Method::Unknown);
+        let target = format!(
+            "GET /{} HTTP/1.1\r\nHost: a\r\n\r\n",
+            "a".repeat(MAX_HEAD_BYTES)
+        );
+        assert_eq!(rejected(&target), Reject::UriTooLong);
     }
 
     #[test]

@@ -519,6 +519,39 @@ fn over_long_request_lines_get_414() {
     ]);
 }
 
+/// A request line too long because of its method is a method longer than
+/// any implemented: 501 (RFC 9112 3), then close, not a long target's 414.
+#[test]
+fn over_long_methods_get_501() {
+    let method = "M".repeat(100 * 1024);
+    each_case(&[
+        case(
+            "100 KB method",
+            format!("{method} /json HTTP/1.1\r\nHost: a\r\n\r\n"),
+            501,
+        ),
+        case(
+            "40-byte method",
+            format!("{} /json HTTP/1.1\r\nHost: a\r\n\r\n", &method[..40]),
+            501,
+        ),
+    ]);
+}
+
+/// The 501 comes as soon as the method is too long, without waiting for
+/// the rest of the line (or for the header timeout).
+#[test]
+fn a_method_still_growing_gets_501_once_too_long() {
+    each_flavour(|_, addr| {
+        let mut conn = Conn::open(addr);
+        conn.send("M".repeat(16));
+        conn.send("M".repeat(17));
+        let resp = conn.response();
+        resp.assert_exact(501, &error_fields(), b"");
+        conn.expect_close();
+    });
+}
+
 /// A head of exactly `len` bytes: GET /json with one padding field.
 fn head_of_len(len: usize) -> String {
     let start = "GET /json HTTP/1.1\r\nHost: a\r\nX-Pad: ";
