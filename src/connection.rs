@@ -80,8 +80,11 @@ pub struct Connection {
     pipeline: Pipeline,
     /// The start of a request head that has not fully arrived.
     unread: Vec<u8>,
-    /// Answers the socket has not taken yet, in order.
+    /// Answers the socket has not taken yet, in order, from `unsent_at`
+    /// on: the bytes before it are written (see [`Connection::flush_unsent`]).
+    /// Empty, with `unsent_at` 0, once everything is written.
     unsent: Vec<u8>,
+    unsent_at: usize,
     /// When the unfinished head in `unread` must be complete.
     head_deadline: Option<Instant>,
     /// Registered with [`Shutdown`] as holding unwritten output, or as
@@ -109,6 +112,7 @@ pub async fn serve(stream: TcpStream, shared: Arc<Shared>, timer: Arc<Timer>) {
         pipeline: Pipeline::new(),
         unread: Vec::new(),
         unsent: Vec::new(),
+        unsent_at: 0,
         head_deadline: None,
         writer: false,
         lingering: false,
@@ -122,6 +126,7 @@ impl Connection {
     async fn run(&mut self) -> io::Result<Step> {
         let mut was_reading = true;
         loop {
+            // The written part of `unsent` counts: it is memory held too.
             let reading = self.unsent.len() < MAX_UNSENT_BYTES;
             // While we are not reading, an unfinished head cannot progress:
             // its clock restarts when reading resumes.
@@ -318,11 +323,27 @@ impl Connection {
         Ok(written)
     }
 
+    /// Writes what the socket takes of `unsent`. A partial write only moves
+    /// `unsent_at`: removing the written bytes each time would move all the
+    /// rest (up to [`MAX_UNSENT_BYTES`]) per write to a slow reader. The
+    /// rest moves to the front once at least as much as it was written,
+    /// so each byte written pays for at most one byte moved, and the
+    /// buffer (written part included) is what `MAX_UNSENT_BYTES` bounds.
     fn flush_unsent(&mut self) -> io::Result<()> {
-        let written = self.write(&self.unsent)?;
-        self.unsent.drain(..written);
-        if self.unsent.is_empty() && self.unsent.capacity() > KEEP_CAPACITY {
-            self.unsent = Vec::new();
+        let written = self.write(&self.unsent[self.unsent_at..])?;
+        self.unsent_at += written;
+        let left = self.unsent.len() - self.unsent_at;
+        if left == 0 {
+            self.unsent_at = 0;
+            if self.unsent.capacity() > KEEP_CAPACITY {
+                self.unsent = Vec::new();
+            } else {
+                self.unsent.clear();
+            }
+        } else if self.unsent_at >= left {
+            self.unsent.copy_within(self.unsent_at.., 0);
+            self.unsent.truncate(left);
+            self.unsent_at = 0;
         }
         self.track_writer();
         Ok(())

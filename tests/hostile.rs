@@ -749,6 +749,49 @@ both_flavours! {
     backpressure_bounds_memory => super::backpressure;
 }
 
+/// A client with a small receive buffer, reading a kilobyte at a
+/// time, makes nearly every server write partial, over output held past
+/// `MAX_UNSENT_BYTES`: it must still get every answer whole and in order,
+/// then the close its last request asks for.
+fn slow_reader_gets_every_byte_in_order(flavour: Flavour) {
+    let _serial = serial();
+    let server = start_in_process(Config::for_tests(flavour, 2));
+    let mut reader = connect(server.local_addr());
+    socket2::SockRef::from(&reader)
+        .set_recv_buffer_size(16 * 1024)
+        .unwrap();
+    let mut kinds = MIX.repeat(1000);
+    kinds.push(Kind::JsonClose);
+    let requests = concat(&kinds);
+    let mut writer = reader.try_clone().unwrap();
+    // Its own thread: the server stops reading while its output waits, so
+    // the write can block until the reader below makes room.
+    let sender = thread::spawn(move || writer.write_all(&requests));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 1000];
+    loop {
+        assert!(Instant::now() < deadline, "{} bytes in 30 s", buf.len());
+        reader
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        match reader.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => panic!("read after {} bytes: {e}", buf.len()),
+        }
+    }
+    sender.join().unwrap().expect("write the requests");
+    assert!(buf.len() > MAX_UNSENT_BYTES, "{} bytes", buf.len());
+    check_exact(&buf, &kinds);
+    server.shutdown();
+}
+
+both_flavours! {
+    slow_reader_gets_every_byte_in_order => super::slow_reader_gets_every_byte_in_order;
+}
+
 // ---------------------------------------------------------------------------
 // 2. Header timeout and idle timeout
 // ---------------------------------------------------------------------------
