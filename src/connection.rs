@@ -51,6 +51,8 @@ pub struct Shared {
     /// The static header fragments, rendered once.
     pub fragments: Fragments,
     pub header_timeout: Duration,
+    /// How long a request body may go without a read that takes some of it.
+    pub body_timeout: Duration,
     pub idle_timeout: Option<Duration>,
     pub shutdown: Shutdown,
 }
@@ -75,7 +77,7 @@ thread_local! {
 pub struct Connection {
     stream: TcpStream,
     shared: Arc<Shared>,
-    /// This runtime's deadlines: the header and idle timeouts, the linger.
+    /// This runtime's deadlines: the header, body and idle timeouts, the linger.
     timer: Arc<Timer>,
     pipeline: Pipeline,
     /// The start of a request head that has not fully arrived.
@@ -85,8 +87,10 @@ pub struct Connection {
     /// Empty, with `unsent_at` 0, once everything is written.
     unsent: Vec<u8>,
     unsent_at: usize,
-    /// When the unfinished head in `unread` must be complete.
-    head_deadline: Option<Instant>,
+    /// When the unfinished head in `unread` must be complete or, in a
+    /// request body, when its next bytes must have arrived; `None` between
+    /// requests. One field for both: a connection is in one or the other.
+    read_deadline: Option<Instant>,
     /// Registered with [`Shutdown`] as holding unwritten output, or as
     /// lingering over its last answers.
     writer: bool,
@@ -113,7 +117,7 @@ pub async fn serve(stream: TcpStream, shared: Arc<Shared>, timer: Arc<Timer>) {
         unread: Vec::new(),
         unsent: Vec::new(),
         unsent_at: 0,
-        head_deadline: None,
+        read_deadline: None,
         writer: false,
         lingering: false,
     };
@@ -128,10 +132,15 @@ impl Connection {
         loop {
             // The written part of `unsent` counts: it is memory held too.
             let reading = self.unsent.len() < MAX_UNSENT_BYTES;
-            // While we are not reading, an unfinished head cannot progress:
-            // its clock restarts when reading resumes.
-            if reading && !was_reading && self.head_deadline.is_some() {
-                self.head_deadline = Some(Instant::now() + self.shared.header_timeout);
+            // While we are not reading, an unfinished head or body cannot
+            // progress: its clock restarts when reading resumes.
+            if reading && !was_reading && self.read_deadline.is_some() {
+                let timeout = if self.pipeline.in_body() {
+                    self.shared.body_timeout
+                } else {
+                    self.shared.header_timeout
+                };
+                self.read_deadline = Some(Instant::now() + timeout);
             }
             was_reading = reading;
             let (readable, writable) = match self.deadline(reading) {
@@ -349,9 +358,14 @@ impl Connection {
         Ok(())
     }
 
-    /// Keeps the unfinished request head for the next read, and starts its
-    /// header timeout when it begins: when there was none, or when this read
-    /// completed the previous one (`progressed`), so the rest is a new head.
+    /// Keeps the unfinished request head (or chunk line) for the next read,
+    /// and sets the deadline for what is unfinished. A head's starts when
+    /// the head begins: when there was none, or when this read completed
+    /// the previous one (`progressed`), so the rest is a new head. A
+    /// body's moves on with every read that takes some of it, so a body of
+    /// any size may take as long as it keeps coming (nginx's
+    /// `client_body_timeout`); bytes of a chunk line that is still
+    /// unfinished take nothing, so trickling one does not move it.
     fn keep_unread(&mut self, rest: &[u8], progressed: bool) {
         if self.unread.capacity() > KEEP_CAPACITY && rest.len() <= KEEP_CAPACITY {
             self.unread = Vec::new();
@@ -360,19 +374,32 @@ impl Connection {
         if !rest.is_empty() {
             self.unread.extend_from_slice(rest);
         }
-        if rest.is_empty() || self.pipeline.in_body() {
-            self.head_deadline = None;
-        } else if progressed || self.head_deadline.is_none() {
-            self.head_deadline = Some(Instant::now() + self.shared.header_timeout);
+        // One test of the pipeline's state per read; a request without a
+        // body costs nothing more.
+        if self.pipeline.in_body() {
+            self.body_progress(progressed);
+        } else if rest.is_empty() {
+            self.read_deadline = None;
+        } else if progressed || self.read_deadline.is_none() {
+            self.read_deadline = Some(Instant::now() + self.shared.header_timeout);
+        }
+    }
+
+    /// Out of line: TFB's requests have no body.
+    #[cold]
+    #[inline(never)]
+    fn body_progress(&mut self, progressed: bool) {
+        if progressed || self.read_deadline.is_none() {
+            self.read_deadline = Some(Instant::now() + self.shared.body_timeout);
         }
     }
 
     /// The time by which something must happen, if any: the unfinished
-    /// head's deadline while reading, else the idle timeout when one is
-    /// configured.
+    /// head's or body's deadline while reading, else the idle timeout when
+    /// one is configured.
     fn deadline(&self, reading: bool) -> Option<Instant> {
-        let head = if reading { self.head_deadline } else { None };
-        head.or_else(|| self.shared.idle_timeout.map(|idle| Instant::now() + idle))
+        let unfinished = if reading { self.read_deadline } else { None };
+        unfinished.or_else(|| self.shared.idle_timeout.map(|idle| Instant::now() + idle))
     }
 
     fn track_writer(&mut self) {
@@ -467,6 +494,7 @@ mod tests {
             let shared = Arc::new(Shared {
                 fragments: Fragments::new("test"),
                 header_timeout: Duration::from_secs(1),
+                body_timeout: Duration::from_secs(1),
                 idle_timeout: None,
                 shutdown: Shutdown::new(),
             });

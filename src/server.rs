@@ -53,6 +53,7 @@ impl Server {
         let shared = Arc::new(Shared {
             fragments: Fragments::new(&config.server_name),
             header_timeout: config.header_timeout,
+            body_timeout: config.body_timeout,
             idle_timeout: config.idle_timeout,
             shutdown: Shutdown::new(),
         });

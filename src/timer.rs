@@ -5,7 +5,7 @@
 //! before and after the `epoll_wait`. That was ≈390 user-space instructions
 //! per wakeup, 14% of a `/json` request on one connection (`scripts/bench
 //! --profile`; README, "Where json's instructions go"). chopin needs
-//! deadlines only off the hot path — an unfinished request head,
+//! deadlines only off the hot path — an unfinished request head or body,
 //! `--idle-timeout`, the linger after `Connection: close`, the drain bound
 //! and the accept back-off — so the worker runtimes are built without the
 //! timer driver (tokio's `time` feature is not even compiled in), and those

@@ -914,7 +914,7 @@ both_flavours! {
 
 /// Each head here arrives within 250 ms, under a 500 ms header timeout, but
 /// every read ends inside the next head. The deadline belongs to the
-/// unfinished head (`head_deadline` in connection.rs); a new head must get
+/// unfinished head (`read_deadline` in connection.rs); a new head must get
 /// a new one, so this client is never closed.
 fn steady_pipeliner_is_kept(flavour: Flavour) {
     let _serial = serial();
