@@ -142,12 +142,20 @@ pub struct Config {
 
     /// Seconds a client may take to send a complete request header before the
     /// connection is closed.
-    #[arg(long, env = "CHOPIN_HEADER_TIMEOUT", default_value = "10", value_parser = parse_seconds)]
+    #[arg(long, env = "CHOPIN_HEADER_TIMEOUT", allow_negative_numbers = true,
+          default_value = "10", value_parser = parse_seconds)]
     pub header_timeout: Duration,
+
+    /// Seconds a request body may go without progress (between two reads
+    /// that each take some of it) before the connection is closed.
+    #[arg(long, env = "CHOPIN_BODY_TIMEOUT", allow_negative_numbers = true,
+          default_value = "60", value_parser = parse_seconds)]
+    pub body_timeout: Duration,
 
     /// Seconds an idle keep-alive connection is kept open [default: forever,
     /// as TFB expects].
-    #[arg(long, env = "CHOPIN_IDLE_TIMEOUT", value_parser = parse_seconds)]
+    #[arg(long, env = "CHOPIN_IDLE_TIMEOUT", allow_negative_numbers = true,
+          value_parser = parse_seconds)]
     pub idle_timeout: Option<Duration>,
 }
 

@@ -51,6 +51,8 @@ pub struct Shared {
     /// The `Server` field line, rendered once.
     pub server: ServerField,
     pub header_timeout: Duration,
+    /// How long a request body may go without a read that takes some of it.
+    pub body_timeout: Duration,
     pub idle_timeout: Option<Duration>,
     pub shutdown: Shutdown,
 }
@@ -75,15 +77,20 @@ thread_local! {
 pub struct Connection {
     stream: TcpStream,
     shared: Arc<Shared>,
-    /// This runtime's deadlines: the header and idle timeouts, the linger.
+    /// This runtime's deadlines: the header, body and idle timeouts, the linger.
     timer: Arc<Timer>,
     pipeline: Pipeline,
     /// The start of a request head that has not fully arrived.
     unread: Vec<u8>,
-    /// Answers the socket has not taken yet, in order.
+    /// Answers the socket has not taken yet, in order, from `unsent_at`
+    /// on: the bytes before it are written (see [`Connection::flush_unsent`]).
+    /// Empty, with `unsent_at` 0, once everything is written.
     unsent: Vec<u8>,
-    /// When the unfinished head in `unread` must be complete.
-    head_deadline: Option<Instant>,
+    unsent_at: usize,
+    /// When the unfinished head in `unread` must be complete or, in a
+    /// request body, when its next bytes must have arrived; `None` between
+    /// requests. One field for both: a connection is in one or the other.
+    read_deadline: Option<Instant>,
     /// Registered with [`Shutdown`] as holding unwritten output, or as
     /// lingering over its last answers.
     writer: bool,
@@ -109,7 +116,8 @@ pub async fn serve(stream: TcpStream, shared: Arc<Shared>, timer: Arc<Timer>) {
         pipeline: Pipeline::new(),
         unread: Vec::new(),
         unsent: Vec::new(),
-        head_deadline: None,
+        unsent_at: 0,
+        read_deadline: None,
         writer: false,
         lingering: false,
     };
@@ -122,11 +130,17 @@ impl Connection {
     async fn run(&mut self) -> io::Result<Step> {
         let mut was_reading = true;
         loop {
+            // The written part of `unsent` counts: it is memory held too.
             let reading = self.unsent.len() < MAX_UNSENT_BYTES;
-            // While we are not reading, an unfinished head cannot progress:
-            // its clock restarts when reading resumes.
-            if reading && !was_reading && self.head_deadline.is_some() {
-                self.head_deadline = Some(Instant::now() + self.shared.header_timeout);
+            // While we are not reading, an unfinished head or body cannot
+            // progress: its clock restarts when reading resumes.
+            if reading && !was_reading && self.read_deadline.is_some() {
+                let timeout = if self.pipeline.in_body() {
+                    self.shared.body_timeout
+                } else {
+                    self.shared.header_timeout
+                };
+                self.read_deadline = Some(Instant::now() + timeout);
             }
             was_reading = reading;
             let (readable, writable) = match self.deadline(reading) {
@@ -318,19 +332,40 @@ impl Connection {
         Ok(written)
     }
 
+    /// Writes what the socket takes of `unsent`. A partial write only moves
+    /// `unsent_at`: removing the written bytes each time would move all the
+    /// rest (up to [`MAX_UNSENT_BYTES`]) per write to a slow reader. The
+    /// rest moves to the front once at least as much as it was written,
+    /// so each byte written pays for at most one byte moved, and the
+    /// buffer (written part included) is what `MAX_UNSENT_BYTES` bounds.
     fn flush_unsent(&mut self) -> io::Result<()> {
-        let written = self.write(&self.unsent)?;
-        self.unsent.drain(..written);
-        if self.unsent.is_empty() && self.unsent.capacity() > KEEP_CAPACITY {
-            self.unsent = Vec::new();
+        let written = self.write(&self.unsent[self.unsent_at..])?;
+        self.unsent_at += written;
+        let left = self.unsent.len() - self.unsent_at;
+        if left == 0 {
+            self.unsent_at = 0;
+            if self.unsent.capacity() > KEEP_CAPACITY {
+                self.unsent = Vec::new();
+            } else {
+                self.unsent.clear();
+            }
+        } else if self.unsent_at >= left {
+            self.unsent.copy_within(self.unsent_at.., 0);
+            self.unsent.truncate(left);
+            self.unsent_at = 0;
         }
         self.track_writer();
         Ok(())
     }
 
-    /// Keeps the unfinished request head for the next read, and starts its
-    /// header timeout when it begins: when there was none, or when this read
-    /// completed the previous one (`progressed`), so the rest is a new head.
+    /// Keeps the unfinished request head (or chunk line) for the next read,
+    /// and sets the deadline for what is unfinished. A head's starts when
+    /// the head begins: when there was none, or when this read completed
+    /// the previous one (`progressed`), so the rest is a new head. A
+    /// body's moves on with every read that takes some of it, so a body of
+    /// any size may take as long as it keeps coming (nginx's
+    /// `client_body_timeout`); bytes of a chunk line that is still
+    /// unfinished take nothing, so trickling one does not move it.
     fn keep_unread(&mut self, rest: &[u8], progressed: bool) {
         if self.unread.capacity() > KEEP_CAPACITY && rest.len() <= KEEP_CAPACITY {
             self.unread = Vec::new();
@@ -339,19 +374,32 @@ impl Connection {
         if !rest.is_empty() {
             self.unread.extend_from_slice(rest);
         }
-        if rest.is_empty() || self.pipeline.in_body() {
-            self.head_deadline = None;
-        } else if progressed || self.head_deadline.is_none() {
-            self.head_deadline = Some(Instant::now() + self.shared.header_timeout);
+        // One test of the pipeline's state per read; a request without a
+        // body costs nothing more.
+        if self.pipeline.in_body() {
+            self.body_progress(progressed);
+        } else if rest.is_empty() {
+            self.read_deadline = None;
+        } else if progressed || self.read_deadline.is_none() {
+            self.read_deadline = Some(Instant::now() + self.shared.header_timeout);
+        }
+    }
+
+    /// Out of line: TFB's requests have no body.
+    #[cold]
+    #[inline(never)]
+    fn body_progress(&mut self, progressed: bool) {
+        if progressed || self.read_deadline.is_none() {
+            self.read_deadline = Some(Instant::now() + self.shared.body_timeout);
         }
     }
 
     /// The time by which something must happen, if any: the unfinished
-    /// head's deadline while reading, else the idle timeout when one is
-    /// configured.
+    /// head's or body's deadline while reading, else the idle timeout when
+    /// one is configured.
     fn deadline(&self, reading: bool) -> Option<Instant> {
-        let head = if reading { self.head_deadline } else { None };
-        head.or_else(|| self.shared.idle_timeout.map(|idle| Instant::now() + idle))
+        let unfinished = if reading { self.read_deadline } else { None };
+        unfinished.or_else(|| self.shared.idle_timeout.map(|idle| Instant::now() + idle))
     }
 
     fn track_writer(&mut self) {
@@ -446,6 +494,7 @@ mod tests {
             let shared = Arc::new(Shared {
                 server: ServerField::new("test"),
                 header_timeout: Duration::from_secs(1),
+                body_timeout: Duration::from_secs(1),
                 idle_timeout: None,
                 shutdown: Shutdown::new(),
             });

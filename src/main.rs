@@ -41,9 +41,15 @@ fn main() -> ExitCode {
         }
     };
     eprintln!("{}", server.startup_line());
-    signals.wait();
+    signals.wait(server.stopping());
+    // The server says why, on stderr, when it stops itself.
+    let failed = server.failure().is_some();
     server.shutdown();
-    ExitCode::SUCCESS
+    if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 /// Clap's message without its usage hint, on one line: its own line breaks
@@ -109,12 +115,14 @@ impl StopSignals {
         })
     }
 
-    /// Blocks until either signal arrives.
-    fn wait(mut self) {
+    /// Blocks until either signal arrives, or `stopping` resolves (the
+    /// server stopped itself).
+    fn wait(mut self, stopping: impl std::future::Future<Output = ()>) {
         self.runtime.block_on(async {
             tokio::select! {
                 _ = self.terminate.recv() => {}
                 _ = self.interrupt.recv() => {}
+                _ = stopping => {}
             }
         });
     }

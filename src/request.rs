@@ -14,6 +14,13 @@ use crate::scan::visible_end;
 pub const MAX_HEAD_BYTES: usize = 8 * 1024; // nginx's default large_client_header_buffers
 /// Most header fields accepted in one request (hyper's default, too).
 pub const MAX_HEADERS: usize = 100;
+/// Longest method token answered as a request: the longest registered
+/// method (`UPDATEREDIRECTREF`, 17 bytes) with room to spare. A longer one
+/// is no method this server implements or ever could, so it is answered
+/// with 501 and close as soon as that many bytes of it are in (RFC 9112 3:
+/// a method longer than any implemented SHOULD get 501), rather than
+/// buffered up to [`MAX_HEAD_BYTES`] and answered as a long target's 414.
+pub const MAX_METHOD_BYTES: usize = 32;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Method {
@@ -74,7 +81,8 @@ pub enum Reject {
     HeadTooLarge,
     /// 414: the request line alone is over [`MAX_HEAD_BYTES`] (RFC 9112 3).
     UriTooLong,
-    /// 501: a transfer coding other than `chunked` (`gzip, chunked`).
+    /// 501: a transfer coding other than `chunked` (`gzip, chunked`), or a
+    /// method token over [`MAX_METHOD_BYTES`].
     NotImplemented,
     /// 505: a version other than HTTP/1.0 and HTTP/1.1.
     VersionNotSupported,
@@ -164,7 +172,10 @@ pub fn parse_common(buf: &[u8]) -> Option<Request> {
         // judge, declined.
         if let Some(value) = field_value(line, b"host") {
             hosts += 1;
-            if !is_host(trim_spaces(value)) {
+            // An empty Host is httparse's path's to refuse (the target here
+            // is origin-form, so the request has no authority at all).
+            let host = trim_spaces(value);
+            if host.is_empty() || !is_host(host) {
                 return None;
             }
         } else if let Some(value) = field_value(line, b"connection") {
@@ -261,7 +272,8 @@ fn name_is(name: &[u8], lower: &[u8]) -> bool {
 }
 
 /// Whether `value` is a valid `Host` (RFC 9112 3.2: `uri-host [":" port]`;
-/// RFC 9110 7.2 allows it empty). The usual value, a plain name such as
+/// RFC 9110 7.2 allows it empty, which only some targets accept: see
+/// [`parse_with_httparse`]). The usual value, a plain name such as
 /// `localhost`, is all [`REG_NAME_BYTES`]: eight lookups at a time,
 /// combined without a branch each (half the instructions of stopping at
 /// the first bad byte). Anything else (a port, an IP literal, a `%`
@@ -366,6 +378,26 @@ fn trim_spaces(mut bytes: &[u8]) -> &[u8] {
 /// Parses any request head with httparse and applies RFC 9112's rules on
 /// top: the path for everything [`parse_common`] declines.
 pub fn parse_with_httparse(buf: &[u8]) -> Parsed {
+    // Whatever else the head holds, and however much of it is in: a
+    // method too long to be one answers the same at every split.
+    if method_too_long(buf) {
+        return Parsed::Invalid(Reject::NotImplemented);
+    }
+    parse_head_with_httparse(buf)
+}
+
+/// Whether the request line (after any leading empty lines, which httparse
+/// skips too) starts with more than [`MAX_METHOD_BYTES`] token bytes.
+/// Decided from those bytes alone, whatever follows them, so the answer
+/// does not depend on how the head is split across reads.
+fn method_too_long(mut buf: &[u8]) -> bool {
+    while let [b'\n', rest @ ..] | [b'\r', b'\n', rest @ ..] = buf {
+        buf = rest;
+    }
+    token_len(&buf[..buf.len().min(MAX_METHOD_BYTES + 1)]) > MAX_METHOD_BYTES
+}
+
+fn parse_head_with_httparse(buf: &[u8]) -> Parsed {
     // Only the first MAX_HEAD_BYTES are judged, as by the fast path: an
     // error past them would otherwise be found (400) or not (431) depending
     // on where the reads split the head.
@@ -407,6 +439,7 @@ pub fn parse_with_httparse(buf: &[u8]) -> Parsed {
     let http10 = minor == 0;
 
     let mut hosts = 0u32;
+    let mut empty_host = false;
     let mut content_length: Option<u64> = None;
     let mut codings = Codings::default();
     let mut close = false;
@@ -421,6 +454,7 @@ pub fn parse_with_httparse(buf: &[u8]) -> Parsed {
         match name.len() {
             4 if name_is(name, b"host") => {
                 hosts += 1;
+                empty_host = value.is_empty();
                 if !is_host(value) {
                     return Parsed::Invalid(Reject::BadRequest);
                 }
@@ -468,6 +502,15 @@ pub fn parse_with_httparse(buf: &[u8]) -> Parsed {
     };
 
     if !is_request_target(method, target.as_bytes()) {
+        return Parsed::Invalid(Reject::BadRequest);
+    }
+    // RFC 9112 3.3: an origin-form or `*` target takes its authority from
+    // Host, and "http" allows no empty authority (RFC 9110 4.2.1); with no
+    // default name configured, such a request names no resource here. An
+    // absolute-form or authority-form target carries its own authority
+    // and Host is then ignored (3.2.2), empty or not. HTTP/1.0 requires no
+    // Host at all, and an empty one is served like a missing one.
+    if empty_host && !http10 && matches!(target.as_bytes(), [b'/', ..] | b"*") {
         return Parsed::Invalid(Reject::BadRequest);
     }
 
@@ -969,7 +1012,6 @@ mod tests {
         // uri-host [":" port] (RFC 9112 3.2, RFC 3986 3.2.2), on both paths
         // (the fast one, and httparse's when a tab sends the head there).
         for valid in [
-            "",
             "a",
             "localhost:8080",
             "a:",
@@ -997,6 +1039,40 @@ mod tests {
                 assert_eq!(rejected(&raw), Reject::BadRequest, "{invalid}");
             }
         }
+    }
+
+    /// An empty Host leaves an origin-form or `*` target without the
+    /// authority "http" requires (RFC 9112 3.3, RFC 9110 4.2.1); a target
+    /// with its own authority, and HTTP/1.0, need none from Host.
+    #[test]
+    fn empty_host_needs_a_target_with_an_authority() {
+        for target in ["/json", "/", "/nope?q"] {
+            for version in ["HTTP/1.1", "HTTP/1.2"] {
+                for host in ["Host:", "Host: ", "Host:  \t", "host:\t"] {
+                    let raw = format!("GET {target} {version}\r\n{host}\r\n\r\n");
+                    assert_eq!(parse_common(raw.as_bytes()), None, "{raw:?}");
+                    assert_eq!(rejected(&raw), Reject::BadRequest, "{raw:?}");
+                }
+            }
+        }
+        assert_eq!(
+            rejected("OPTIONS * HTTP/1.1\r\nHost:\r\n\r\n"),
+            Reject::BadRequest
+        );
+        for served in [
+            "GET http://a/json HTTP/1.1\r\nHost:\r\n\r\n",
+            "GET http://a/json HTTP/1.1\r\nHost: \t\r\n\r\n",
+            "CONNECT a:443 HTTP/1.1\r\nHost:\r\n\r\n",
+            "GET urn:json HTTP/1.1\r\nHost:\r\n\r\n",
+            "GET /json HTTP/1.0\r\nHost:\r\n\r\n",
+            "OPTIONS * HTTP/1.0\r\nHost: \r\n\r\n",
+        ] {
+            complete(served);
+        }
+        assert_eq!(
+            complete("GET http://a/json HTTP/1.1\r\nHost:\r\n\r\n").route,
+            Route::Json
+        );
     }
 
     #[test]
@@ -1193,6 +1269,38 @@ mod tests {
         }
         let long_field = format!("GET / HTTP/1.2\r\nHost: a\r\nX: {target}\r\n\r\n");
         assert_eq!(rejected(&long_field), Reject::HeadTooLarge);
+    }
+
+    /// A method token over `MAX_METHOD_BYTES` is 501, from its first
+    /// bytes on and whatever follows (a long target after a short method
+    /// stays 414); one at the limit is an unknown method like any other.
+    #[test]
+    fn over_long_method_is_501_at_every_split() {
+        let long = "M".repeat(100 * 1024);
+        let raw = format!("{long} /json HTTP/1.1\r\nHost: a\r\n\r\n");
+        for end in [MAX_METHOD_BYTES + 1, 1000, MAX_HEAD_BYTES, raw.len()] {
+            assert_eq!(rejected(&raw[..end]), Reject::NotImplemented, "{end} bytes");
+        }
+        assert_eq!(
+            rejected(&format!("\r\n{}", &raw[..MAX_METHOD_BYTES + 1])),
+            Reject::NotImplemented
+        );
+        let short = format!("{} /json HTTP/1.1\r\nHost: a\r\n\r\n", &long[..40]);
+        assert_eq!(rejected(&short), Reject::NotImplemented);
+        for end in 0..=MAX_METHOD_BYTES {
+            assert_eq!(
+                parse(&raw.as_bytes()[..end]),
+                Parsed::Partial,
+                "{end} bytes"
+            );
+        }
+        let at_limit = format!("{} /json HTTP/1.1\r\nHost: a\r\n\r\n", &long[..32]);
+        assert_eq!(complete(&at_limit).method, Method::NotImplemented);
+        let target = format!(
+            "GET /{} HTTP/1.1\r\nHost: a\r\n\r\n",
+            "a".repeat(MAX_HEAD_BYTES)
+        );
+        assert_eq!(rejected(&target), Reject::UriTooLong);
     }
 
     #[test]

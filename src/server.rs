@@ -53,6 +53,7 @@ impl Server {
         let shared = Arc::new(Shared {
             server: ServerField::new(&config.server_name),
             header_timeout: config.header_timeout,
+            body_timeout: config.body_timeout,
             idle_timeout: config.idle_timeout,
             shutdown: Shutdown::new(),
         });
@@ -99,6 +100,19 @@ impl Server {
     /// One line for stderr: flavour, workers, pinned cores, bound address.
     pub fn startup_line(&self) -> &str {
         &self.startup_line
+    }
+
+    /// Resolves when the stop has begun: after [`Server::shutdown`], or
+    /// when the server stopped itself ([`Server::failure`] then says why).
+    pub async fn stopping(&self) {
+        self.shared.shutdown.begun().await;
+    }
+
+    /// Why the server stopped itself, if it did: one line naming the
+    /// worker and the cause (a worker whose timer failed can keep none of
+    /// its deadlines). The process should exit with an error.
+    pub fn failure(&self) -> Option<String> {
+        self.shared.shutdown.failure()
     }
 
     /// Stops accepting, lets in-flight responses finish (at most
@@ -184,7 +198,9 @@ fn bind(addr: SocketAddr, backlog: i32, reuse_port: bool) -> io::Result<StdListe
 }
 
 /// One pinned thread per listener, each with its own `current_thread`
-/// runtime. Returns once every thread has pinned itself and is accepting.
+/// runtime. Returns once every thread has pinned itself and is accepting;
+/// if any cannot, stops those that started and fails with one line naming
+/// the worker and the cause.
 fn start_per_core(
     listeners: Vec<StdListener>,
     cores: &[core_affinity::CoreId],
@@ -193,33 +209,97 @@ fn start_per_core(
     let (ready_tx, ready_rx) = mpsc::channel();
     let count = listeners.len();
     let mut threads = Vec::with_capacity(count);
+    let stop_started = |threads: Vec<JoinHandle<()>>, error: io::Error| {
+        shared.shutdown.begin();
+        for thread in threads {
+            let _ = thread.join();
+        }
+        error
+    };
     for (i, listener) in listeners.into_iter().enumerate() {
-        let runtime = runtime::Builder::new_current_thread().enable_io().build()?;
-        let timer = Timer::start(&runtime)?;
-        let core = cores.get(i).copied();
-        let shared = Arc::clone(shared);
-        let ready_tx = ready_tx.clone();
-        let thread = thread::Builder::new()
-            .name(format!("chopin-worker-{i}"))
-            .spawn(move || {
-                let pinned = pin(core);
-                runtime.block_on(async move {
-                    let listener = TcpListener::from_std(listener);
-                    let _ = ready_tx.send(pinned);
-                    drop(ready_tx);
-                    if let Ok(listener) = listener {
-                        accept_loop(listener, Arc::clone(&shared), Arc::clone(&timer)).await;
-                        shared.shutdown.drained(&timer, DRAIN_BOUND).await;
-                    }
-                });
-            })?;
-        threads.push(thread);
+        let name = format!("chopin-worker-{i}");
+        let started = start_worker(&name, listener, cores.get(i).copied(), shared, &ready_tx);
+        match started {
+            Ok(thread) => threads.push(thread),
+            Err(e) => return Err(stop_started(threads, e)),
+        }
     }
     drop(ready_tx);
-    // Each worker reports once, when its listener is registered; a worker
-    // that dies first drops its sender and ends the wait early.
-    let pinned: Vec<Option<usize>> = ready_rx.iter().take(count).collect();
+    // Each worker reports once, when its listener is registered or could
+    // not be; a worker that dies first drops its sender and ends the wait
+    // early.
+    let reports: Vec<Result<Option<usize>, String>> = ready_rx.iter().take(count).collect();
+    let failure = match reports.iter().find_map(|report| report.as_ref().err()) {
+        Some(failure) => Some(failure.clone()),
+        None if reports.len() < count => Some(format!(
+            "{} of {count} worker threads ended during start-up, before accepting",
+            count - reports.len()
+        )),
+        None => None,
+    };
+    if let Some(failure) = failure {
+        return Err(stop_started(threads, io::Error::other(failure)));
+    }
+    let pinned: Vec<Option<usize>> = reports.into_iter().flatten().collect();
     Ok((Running::PerCore(threads), all_pinned(&pinned, cores)))
+}
+
+/// One per-core worker: its thread, runtime and timer. It reports on
+/// `ready` once: the core it pinned itself to, or why its listener could
+/// not be registered with its runtime (it then ends).
+fn start_worker(
+    name: &str,
+    listener: StdListener,
+    core: Option<core_affinity::CoreId>,
+    shared: &Arc<Shared>,
+    ready: &mpsc::Sender<Result<Option<usize>, String>>,
+) -> io::Result<JoinHandle<()>> {
+    let cannot =
+        |what: &str, e: io::Error| io::Error::new(e.kind(), format!("{name} cannot {what}: {e}"));
+    let runtime = runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .map_err(|e| cannot("build its runtime", e))?;
+    let timer = Timer::start(&runtime, timer_stopped(name, shared))
+        .map_err(|e| cannot("start its timer", e))?;
+    let shared = Arc::clone(shared);
+    let ready = ready.clone();
+    let worker = name.to_owned();
+    thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(move || {
+            let pinned = pin(core);
+            runtime.block_on(async move {
+                let listener = match TcpListener::from_std(listener) {
+                    Ok(listener) => listener,
+                    Err(e) => {
+                        let _ = ready.send(Err(format!(
+                            "{worker} cannot register its listener with its runtime: {e}"
+                        )));
+                        return;
+                    }
+                };
+                let _ = ready.send(Ok(pinned));
+                drop(ready);
+                accept_loop(listener, Arc::clone(&shared), Arc::clone(&timer)).await;
+                shared.shutdown.drained(&timer, DRAIN_BOUND).await;
+            });
+        })
+        .map_err(|e| cannot("start its thread", e))
+}
+
+/// What a runtime does when its timer ends: it could time out no head,
+/// body or linger any more, so rather than serve on without them the
+/// whole server stops, with an error naming `runtime` and the cause.
+fn timer_stopped(runtime: &str, shared: &Arc<Shared>) -> impl FnOnce(io::Error) + Send + 'static {
+    let runtime = runtime.to_owned();
+    let shared = Arc::clone(shared);
+    move |e| {
+        shared.shutdown.fail(format!(
+            "{runtime}'s timer stopped ({e}); its connections' deadlines can no longer \
+             fire, so the server stops"
+        ))
+    }
 }
 
 /// One work-stealing runtime; its worker threads pin themselves in turn.
@@ -250,12 +330,18 @@ fn start_multithread(
             }
         })
         .build()?;
-    let timer = Timer::start(&runtime)?;
-    for listener in listeners {
+    let timer = Timer::start(&runtime, timer_stopped("the multithread runtime", shared))
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot start the timer: {e}")))?;
+    for (i, listener) in listeners.into_iter().enumerate() {
         let shared = Arc::clone(shared);
         let listener = {
             let _guard = runtime.enter();
-            TcpListener::from_std(listener)?
+            TcpListener::from_std(listener).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("cannot register listener {i} with the multithread runtime: {e}"),
+                )
+            })?
         };
         runtime.spawn(accept_loop(listener, shared, Arc::clone(&timer)));
     }
@@ -342,4 +428,44 @@ fn is_fd_exhaustion(e: &io::Error) -> bool {
     // EMFILE (24): this process; ENFILE (23): the whole system; ENOBUFS /
     // ENOMEM: socket memory.
     matches!(e.raw_os_error(), Some(23 | 24 | 105 | 12))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A per-core worker whose listener cannot be registered with its
+    /// runtime fails the start with one line naming it and the cause, and
+    /// the worker that did start is stopped. `/dev/null` stands in for the
+    /// listener: epoll refuses it (EPERM), as it would a broken socket.
+    #[test]
+    fn a_worker_that_cannot_register_its_listener_fails_the_start() {
+        let shared = Arc::new(Shared {
+            server: ServerField::new("test"),
+            header_timeout: Duration::from_secs(1),
+            body_timeout: Duration::from_secs(1),
+            idle_timeout: None,
+            shutdown: Shutdown::new(),
+        });
+        let good = StdListener::bind("127.0.0.1:0").unwrap();
+        good.set_nonblocking(true).unwrap();
+        // Non-blocking, as tokio requires of what it registers.
+        let null = std::os::unix::fs::OpenOptionsExt::custom_flags(
+            std::fs::OpenOptions::new().read(true),
+            libc::O_NONBLOCK,
+        )
+        .open("/dev/null")
+        .unwrap();
+        let bad = StdListener::from(std::os::fd::OwnedFd::from(null));
+        let error = match start_per_core(vec![good, bad], &[], &shared) {
+            Ok(_) => panic!("the start succeeded with a listener epoll refuses"),
+            Err(e) => e,
+        };
+        assert_eq!(
+            error.to_string(),
+            "chopin-worker-1 cannot register its listener with its runtime: \
+             Operation not permitted (os error 1)"
+        );
+        assert!(shared.shutdown.has_begun(), "the started worker is stopped");
+    }
 }

@@ -9,6 +9,7 @@
 //! flight and are simply dropped with their runtime.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -25,6 +26,8 @@ pub struct Shutdown {
     /// Connections holding output the socket has not taken yet.
     writers: AtomicUsize,
     writers_notify: Notify,
+    /// Why the server stopped itself ([`Shutdown::fail`]), if it did.
+    failure: Mutex<Option<String>>,
 }
 
 impl Shutdown {
@@ -37,6 +40,28 @@ impl Shutdown {
     pub fn begin(&self) {
         self.begun.store(true, Ordering::SeqCst);
         self.begun_notify.notify_waiters();
+    }
+
+    /// Stops the server because a part of it cannot go on: `reason` is one
+    /// line naming the part and the cause. It is written to stderr now
+    /// (the drain that follows may take [`DRAIN_BOUND`]) and kept for
+    /// [`Shutdown::failure`], so that the process exits with an error
+    /// instead of serving on without, say, its deadlines.
+    pub fn fail(&self, reason: String) {
+        eprintln!("chopin: {reason}");
+        self.failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert(reason);
+        self.begin();
+    }
+
+    /// The first [`Shutdown::fail`] reason, if any.
+    pub fn failure(&self) -> Option<String> {
+        self.failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn has_begun(&self) -> bool {
@@ -82,5 +107,23 @@ impl Shutdown {
                 std::pin::pin!(all_written),
             )
             .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_begins_the_stop_and_keeps_the_first_reason() {
+        let shutdown = Shutdown::new();
+        assert_eq!(shutdown.failure(), None);
+        shutdown.fail("worker 1's timer stopped".to_owned());
+        shutdown.fail("worker 2's timer stopped".to_owned());
+        assert!(shutdown.has_begun());
+        assert_eq!(
+            shutdown.failure().as_deref(),
+            Some("worker 1's timer stopped")
+        );
     }
 }

@@ -5,7 +5,7 @@
 //! before and after the `epoll_wait`. That was ≈390 user-space instructions
 //! per wakeup, 14% of a `/json` request on one connection (`scripts/bench
 //! --profile`; README, "Where json's instructions go"). chopin needs
-//! deadlines only off the hot path — an unfinished request head,
+//! deadlines only off the hot path — an unfinished request head or body,
 //! `--idle-timeout`, the linger after `Connection: close`, the drain bound
 //! and the accept back-off — so the worker runtimes are built without the
 //! timer driver (tokio's `time` feature is not even compiled in), and those
@@ -45,6 +45,9 @@ struct Waiting {
     next_id: u64,
     /// When the timerfd expires next; `None` while it is disarmed.
     armed: Option<Instant>,
+    /// [`Timer::run`] has ended: nothing would wake a deadline any more,
+    /// so every deadline is taken as passed (see there).
+    stopped: bool,
 }
 
 impl Timer {
@@ -70,27 +73,49 @@ impl Timer {
                 wakers: BTreeMap::new(),
                 next_id: 0,
                 armed: None,
+                stopped: false,
             }),
         }))
     }
 
     /// A timer on `runtime`'s I/O driver with its [`Timer::run`] task
-    /// spawned there (it runs once the runtime is driven).
-    pub fn start(runtime: &tokio::runtime::Runtime) -> io::Result<Arc<Timer>> {
+    /// spawned there (it runs once the runtime is driven); `stopped` is
+    /// called with the error if that task ever ends.
+    pub fn start(
+        runtime: &tokio::runtime::Runtime,
+        stopped: impl FnOnce(io::Error) + Send + 'static,
+    ) -> io::Result<Arc<Timer>> {
         let timer = {
             let _guard = runtime.enter();
             Timer::new()?
         };
-        runtime.spawn(Arc::clone(&timer).run());
+        let run = Arc::clone(&timer).run();
+        runtime.spawn(async move { stopped(run.await) });
         Ok(timer)
     }
 
     /// Wakes every task whose deadline has passed, each time the timerfd
-    /// expires; returns only if the runtime's I/O driver fails.
-    pub async fn run(self: Arc<Timer>) {
+    /// expires; returns only if the runtime's I/O driver fails, with its
+    /// error. Every deadline then counts as passed, those waiting and those
+    /// to come: a connection whose head, body or linger can no longer be
+    /// timed is closed rather than kept without a bound, and a drain ends
+    /// at once instead of never.
+    pub async fn run(self: Arc<Timer>) -> io::Error {
         loop {
-            let Ok(mut ready) = self.fd.readable().await else {
-                return;
+            let mut ready = match self.fd.readable().await {
+                Ok(ready) => ready,
+                Err(e) => {
+                    let all = {
+                        let mut waiting = self.lock();
+                        waiting.stopped = true;
+                        waiting.armed = None;
+                        std::mem::take(&mut waiting.wakers)
+                    };
+                    for waker in all.into_values() {
+                        waker.wake();
+                    }
+                    return e;
+                }
             };
             // The read resets the expiry count; it finds nothing (EAGAIN)
             // when the timer was re-armed since the expiry that woke us (a
@@ -193,6 +218,10 @@ impl Future for Sleep<'_> {
             return Poll::Ready(());
         }
         let mut waiting = this.timer.lock();
+        if waiting.stopped {
+            this.id = None;
+            return Poll::Ready(());
+        }
         let id = *this.id.get_or_insert_with(|| {
             waiting.next_id += 1;
             waiting.next_id
@@ -202,7 +231,7 @@ impl Future for Sleep<'_> {
             .entry((this.deadline, id))
             .and_modify(|waker| waker.clone_from(cx.waker()))
             .or_insert_with(|| cx.waker().clone());
-        if waiting.armed.map_or(true, |armed| this.deadline < armed) {
+        if waiting.armed.is_none_or(|armed| this.deadline < armed) {
             this.timer.arm(&mut waiting, this.deadline, now);
         }
         Poll::Pending
@@ -365,6 +394,43 @@ mod tests {
             assert!(Instant::now() >= deadline);
             assert!(timer.lock().wakers.is_empty());
         });
+    }
+
+    /// When the I/O driver that holds the timerfd goes away, `run` ends
+    /// with its error, and every deadline, waiting or new, counts as passed
+    /// instead of never firing.
+    #[test]
+    fn a_stopped_timer_lets_every_deadline_pass() {
+        let driver = runtime();
+        let timer = driver.block_on(async { Timer::new().unwrap() });
+        let (registered, wait_registered) = std::sync::mpsc::channel();
+        let (result, wait_result) = std::sync::mpsc::channel();
+        let far = Instant::now() + Duration::from_secs(3600);
+        std::thread::spawn({
+            let timer = Arc::clone(&timer);
+            move || {
+                runtime().block_on(async move {
+                    let run = tokio::spawn(Arc::clone(&timer).run());
+                    let mut waiting = timer.sleep_until(far);
+                    assert!(poll_once(&mut waiting).await.is_pending());
+                    registered.send(()).unwrap();
+                    waiting.await;
+                    timer.sleep_until(far).await;
+                    let error = run.await.unwrap();
+                    let _ = result.send((error.kind(), timer.lock().wakers.len()));
+                })
+            }
+        });
+        wait_registered
+            .recv_timeout(Duration::from_secs(5))
+            .expect("the deadline was registered");
+        drop(driver);
+        let (kind, left) = wait_result
+            .recv_timeout(Duration::from_secs(5))
+            .expect("the deadlines passed once the timer stopped");
+        assert_ne!(kind, io::ErrorKind::WouldBlock);
+        assert_eq!(left, 0);
+        assert!(Instant::now() < far);
     }
 
     /// A deadline polled from another thread than the timer's runtime (as

@@ -230,6 +230,11 @@ fn other_bad_values_exit_2_with_one_line() {
         (&["--header-timeout", "0"], &["'0'"]),
         (&["--idle-timeout", "soon"], &["'soon'"]),
         (
+            &["--body-timeout", "-1"],
+            &["--body-timeout", "'-1'", "at least 0.001"],
+        ),
+        (&["--header-timeout", "-1"], &["'-1'", "at least 0.001"]),
+        (
             &["--listeners", "many"],
             &["'many'", "per-worker", "shared"],
         ),
@@ -308,7 +313,7 @@ fn ignored_settings_are_warned_about() {
             "chopin: warning: CHOPIN_WORKER is not a chopin setting and is ignored \
              (the variables read are PORT, CHOPIN_BIND, CHOPIN_RUNTIME, CHOPIN_WORKERS, \
              CHOPIN_PIN, CHOPIN_BACKLOG, CHOPIN_SERVER_NAME, CHOPIN_LISTENERS, \
-             CHOPIN_HEADER_TIMEOUT, CHOPIN_IDLE_TIMEOUT)",
+             CHOPIN_HEADER_TIMEOUT, CHOPIN_BODY_TIMEOUT, CHOPIN_IDLE_TIMEOUT)",
         ]
     );
     server.assert_startup_says(": per-core runtime, 2 workers, ");
@@ -576,8 +581,9 @@ fn pinning_follows_the_affinity_mask() {
         .status()
         .is_ok_and(|s| s.success());
     if !taskset_works {
-        eprintln!(
-            "SKIPPED pinning_follows_the_affinity_mask: taskset is missing or cannot set affinity"
+        skip(
+            "pinning_follows_the_affinity_mask",
+            "taskset (util-linux) is missing or cannot set affinity",
         );
         return;
     }

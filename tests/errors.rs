@@ -290,7 +290,48 @@ fn host_rules_get_400() {
             "GET /json HTTP/1.1\r\nHost: u@a\r\n\r\n",
             400,
         ),
+        // The target URI would be http:///plaintext: "http" needs an
+        // authority, and Host is where origin-form takes it from.
+        case(
+            "empty Host",
+            "GET /plaintext HTTP/1.1\r\nHost:\r\n\r\n",
+            400,
+        ),
+        case(
+            "Host of spaces",
+            "GET /plaintext HTTP/1.1\r\nHost:   \r\n\r\n",
+            400,
+        ),
+        case(
+            "Host of a tab",
+            "GET /plaintext HTTP/1.1\r\nHost:\t\r\n\r\n",
+            400,
+        ),
+        case(
+            "empty Host, HTTP/1.2",
+            "GET /plaintext HTTP/1.2\r\nHost:\r\n\r\n",
+            400,
+        ),
+        case("empty Host, *", "OPTIONS * HTTP/1.1\r\nHost:\r\n\r\n", 400),
     ]);
+}
+
+/// An empty Host is no error where the request does not need it for its
+/// authority: an absolute-form target carries its own (RFC 9112 3.2.2),
+/// and HTTP/1.0 needs no Host at all.
+#[test]
+fn empty_host_with_an_authority_elsewhere_is_served() {
+    each_flavour(|_, addr| {
+        let mut conn = Conn::open(addr);
+        let resp = conn.roundtrip("GET http://a/plaintext HTTP/1.1\r\nHost:\r\n\r\n");
+        resp.assert_exact(200, &plaintext_fields(), PLAINTEXT_BODY);
+        conn.assert_alive();
+        let resp = conn.roundtrip("GET /plaintext HTTP/1.0\r\nHost:\r\n\r\n");
+        let mut fields = plaintext_fields();
+        fields.push(("Connection", "close"));
+        resp.assert_exact(200, &fields, PLAINTEXT_BODY);
+        conn.expect_close();
+    });
 }
 
 #[test]
@@ -476,6 +517,39 @@ fn over_long_request_lines_get_414() {
             414,
         ),
     ]);
+}
+
+/// A request line too long because of its method is a method longer than
+/// any implemented: 501 (RFC 9112 3), then close, not a long target's 414.
+#[test]
+fn over_long_methods_get_501() {
+    let method = "M".repeat(100 * 1024);
+    each_case(&[
+        case(
+            "100 KB method",
+            format!("{method} /json HTTP/1.1\r\nHost: a\r\n\r\n"),
+            501,
+        ),
+        case(
+            "40-byte method",
+            format!("{} /json HTTP/1.1\r\nHost: a\r\n\r\n", &method[..40]),
+            501,
+        ),
+    ]);
+}
+
+/// The 501 comes as soon as the method is too long, without waiting for
+/// the rest of the line (or for the header timeout).
+#[test]
+fn a_method_still_growing_gets_501_once_too_long() {
+    each_flavour(|_, addr| {
+        let mut conn = Conn::open(addr);
+        conn.send("M".repeat(16));
+        conn.send("M".repeat(17));
+        let resp = conn.response();
+        resp.assert_exact(501, &error_fields(), b"");
+        conn.expect_close();
+    });
 }
 
 /// A head of exactly `len` bytes: GET /json with one padding field.

@@ -13,6 +13,8 @@
 //! on stderr is the readiness signal. Every test takes [`serial`]: they
 //! measure time, memory and CPU on a 2-core machine and must not overlap.
 
+mod common;
+
 use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
@@ -747,6 +749,49 @@ both_flavours! {
     backpressure_bounds_memory => super::backpressure;
 }
 
+/// A client with a small receive buffer, reading a kilobyte at a
+/// time, makes nearly every server write partial, over output held past
+/// `MAX_UNSENT_BYTES`: it must still get every answer whole and in order,
+/// then the close its last request asks for.
+fn slow_reader_gets_every_byte_in_order(flavour: Flavour) {
+    let _serial = serial();
+    let server = start_in_process(Config::for_tests(flavour, 2));
+    let mut reader = connect(server.local_addr());
+    socket2::SockRef::from(&reader)
+        .set_recv_buffer_size(16 * 1024)
+        .unwrap();
+    let mut kinds = MIX.repeat(1000);
+    kinds.push(Kind::JsonClose);
+    let requests = concat(&kinds);
+    let mut writer = reader.try_clone().unwrap();
+    // Its own thread: the server stops reading while its output waits, so
+    // the write can block until the reader below makes room.
+    let sender = thread::spawn(move || writer.write_all(&requests));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 1000];
+    loop {
+        assert!(Instant::now() < deadline, "{} bytes in 30 s", buf.len());
+        reader
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        match reader.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => panic!("read after {} bytes: {e}", buf.len()),
+        }
+    }
+    sender.join().unwrap().expect("write the requests");
+    assert!(buf.len() > MAX_UNSENT_BYTES, "{} bytes", buf.len());
+    check_exact(&buf, &kinds);
+    server.shutdown();
+}
+
+both_flavours! {
+    slow_reader_gets_every_byte_in_order => super::slow_reader_gets_every_byte_in_order;
+}
+
 // ---------------------------------------------------------------------------
 // 2. Header timeout and idle timeout
 // ---------------------------------------------------------------------------
@@ -869,7 +914,7 @@ both_flavours! {
 
 /// Each head here arrives within 250 ms, under a 500 ms header timeout, but
 /// every read ends inside the next head. The deadline belongs to the
-/// unfinished head (`head_deadline` in connection.rs); a new head must get
+/// unfinished head (`read_deadline` in connection.rs); a new head must get
 /// a new one, so this client is never closed.
 fn steady_pipeliner_is_kept(flavour: Flavour) {
     let _serial = serial();
@@ -1264,9 +1309,12 @@ fn storm(flavour: Flavour) {
     let need = STORM as u64 + 1024;
     let limit = raise_nofile(need);
     if limit < need {
-        eprintln!(
-            "SKIPPED storm ({flavour}): RLIMIT_NOFILE is {limit} and cannot be raised to {need}; \
-             run as root or raise the hard limit (ulimit -Hn)"
+        common::skip(
+            &format!("storm ({flavour})"),
+            &format!(
+                "RLIMIT_NOFILE is {limit} and cannot be raised to {need}; \
+                 run as root or raise the hard limit (ulimit -Hn)"
+            ),
         );
         return;
     }
@@ -1443,9 +1491,9 @@ fn sigterm_under_load(flavour: Flavour) {
     let wrk = match wrk {
         Ok(child) => Some(child),
         Err(e) if e.kind() == ErrorKind::NotFound => {
-            eprintln!(
-                "SKIPPED the wrk part of sigterm_under_load ({flavour}): wrk is not installed; \
-                 the raw pipelining clients still run"
+            common::skip(
+                &format!("the wrk part of sigterm_under_load ({flavour})"),
+                "wrk is not installed (apt-get install wrk); the raw pipelining clients still run",
             );
             None
         }

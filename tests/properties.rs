@@ -221,7 +221,8 @@ fn check_well_formed(fed: &Fed) -> Vec<Response> {
             _ => assert_eq!(r.content_length, 0),
         }
         // 404, 405 and an unknown method's 501 keep the connection (a
-        // 501 for an unknown transfer coding closes it); the rest close.
+        // 501 for an unknown transfer coding or an over-long method closes
+        // it); the rest close.
         if matches!(r.status, 400 | 413 | 414 | 431 | 505) {
             assert_eq!(r.connection.as_deref(), Some("close"), "errors close");
         }
@@ -810,13 +811,66 @@ fn fixed_cases() {
             in_body: false
         }
     );
-    let long = vec![b'a'; MAX_HEAD_BYTES - 1];
-    let fed = feed(&long, &[100, 5000]);
+    let long_target = |len: usize| {
+        let mut line = b"GET /".to_vec();
+        line.resize(len, b'a');
+        line
+    };
+    let fed = feed(&long_target(MAX_HEAD_BYTES - 1), &[100, 5000]);
     assert!(fed.out.is_empty() && fed.unread.len() == MAX_HEAD_BYTES - 1);
-    let fed = feed(&vec![b'a'; MAX_HEAD_BYTES], &[100, 5000]);
+    let fed = feed(&long_target(MAX_HEAD_BYTES), &[100, 5000]);
     assert_eq!(
         check_well_formed(&fed)[0].status,
         414,
         "a request line over the limit"
+    );
+    // Too long because of its method: 501, however it is split.
+    let fed = feed(&vec![b'a'; MAX_HEAD_BYTES], &[20, 20, 5000]);
+    assert_eq!(
+        check_well_formed(&fed)[0].status,
+        501,
+        "an over-long method"
+    );
+    assert!(fed.close);
+}
+
+/// The fuzzer's seeds (fuzz/seeds/pipeline, read by `scripts/fuzz`) are
+/// what they say: a seed named after a status gets that status, and
+/// together they reach every status the server sends. Layout as the fuzz
+/// target reads it: the first byte's low 3 bits count the split points,
+/// two little-endian bytes each, then the payload.
+#[test]
+fn fuzz_seeds_reach_every_status() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/seeds/pipeline");
+    let mut reached = std::collections::BTreeSet::new();
+    let mut seeds = 0;
+    for entry in std::fs::read_dir(dir).expect("fuzz/seeds/pipeline") {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let data = std::fs::read(&path).unwrap();
+        let (&first, rest) = data.split_first().expect("a non-empty seed");
+        let count = usize::from(first & 7).min(rest.len() / 2);
+        let (cuts, payload) = rest.split_at(count * 2);
+        let points: Vec<usize> = cuts
+            .chunks_exact(2)
+            .map(|c| usize::from(u16::from_le_bytes([c[0], c[1]])))
+            .collect();
+        let fed = feed(payload, &points);
+        assert_eq!(
+            fed,
+            feed(payload, &[]),
+            "{name}: split differs from unsplit"
+        );
+        let statuses: Vec<u16> = check_well_formed(&fed).iter().map(|r| r.status).collect();
+        if let Some(named) = name.get(..3).and_then(|s| s.parse::<u16>().ok()) {
+            assert!(statuses.contains(&named), "{name} got {statuses:?}");
+        }
+        reached.extend(statuses);
+        seeds += 1;
+    }
+    assert!(seeds >= 20, "{seeds} seeds in {dir}");
+    assert_eq!(
+        reached.into_iter().collect::<Vec<_>>(),
+        [200, 400, 404, 405, 414, 431, 501, 505]
     );
 }

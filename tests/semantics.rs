@@ -497,6 +497,95 @@ fn header_timeout_applies_per_head_on_a_busy_connection() {
     );
 }
 
+/// `--body-timeout`: a request body that stops coming closes the
+/// connection once that long has passed without a read taking some of it:
+/// a `Content-Length` body (its 405 is already answered), a chunked body
+/// stopped inside a chunk-size line, and one whose chunk-size line grows a
+/// byte at a time without ending (bytes of an unfinished line are no
+/// progress, or it could be held open for 8 KiB of timeouts).
+#[test]
+fn body_timeout_closes_a_stalled_body() {
+    let timeout = Duration::from_millis(300);
+    let at_least = timeout - Duration::from_millis(20);
+    each_flavour_with(
+        |config| config.body_timeout = timeout,
+        |_, addr| {
+            let mut conn = Conn::open(addr);
+            let started = Instant::now();
+            let resp =
+                conn.roundtrip("POST /json HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\nabc");
+            resp.assert_exact(405, &allow_fields(), b"");
+            conn.expect_close();
+            let took = started.elapsed();
+            assert!(
+                took >= at_least,
+                "Content-Length body closed after {took:?}"
+            );
+
+            let chunked = "POST /json HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+            let mut conn = Conn::open(addr);
+            let started = Instant::now();
+            conn.send(format!("{chunked}5\r\nhello\r\n1"));
+            conn.expect_close();
+            let took = started.elapsed();
+            assert!(took >= at_least, "chunk-size line closed after {took:?}");
+
+            let mut conn = Conn::open(addr);
+            let started = Instant::now();
+            conn.send(format!("{chunked}5\r\nhello\r\n1;a="));
+            let mut writer = conn.stream.try_clone().unwrap();
+            let trickle = std::thread::spawn(move || {
+                use std::io::Write;
+                for _ in 0..40 {
+                    if writer.write_all(b"b").is_err() {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            });
+            conn.expect_close();
+            let took = started.elapsed();
+            assert!(
+                took >= at_least && took < 4 * timeout,
+                "trickled chunk-size line closed after {took:?}"
+            );
+            trickle.join().unwrap();
+        },
+    );
+}
+
+/// A body that keeps coming is not cut, however long it takes in all:
+/// here every piece arrives within half the body timeout, for four times
+/// the timeout, then the connection goes on.
+#[test]
+fn body_timeout_spares_a_body_that_keeps_coming() {
+    let timeout = Duration::from_millis(300);
+    let pace = Duration::from_millis(150);
+    each_flavour_with(
+        |config| config.body_timeout = timeout,
+        |_, addr| {
+            let mut conn = Conn::open(addr);
+            let resp =
+                conn.roundtrip("POST /json HTTP/1.1\r\nHost: a\r\nContent-Length: 8\r\n\r\n");
+            resp.assert_exact(405, &allow_fields(), b"");
+            for byte in b"01234567" {
+                std::thread::sleep(pace);
+                conn.send([*byte]);
+            }
+            conn.assert_alive();
+
+            conn.send("POST /json HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n");
+            for _ in 0..8 {
+                std::thread::sleep(pace);
+                conn.send("1\r\nx\r\n");
+            }
+            let resp = conn.roundtrip("0\r\n\r\n");
+            resp.assert_exact(405, &allow_fields(), b"");
+            conn.assert_alive();
+        },
+    );
+}
+
 /// `Server::shutdown`: idle keep-alive connections are closed, a head in
 /// progress is dropped, new connections are refused, and it returns within
 /// the drain bound.

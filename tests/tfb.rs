@@ -14,6 +14,24 @@ fn helpers_parse_exactly() {
     check_response_reader();
 }
 
+/// A skip is a line on stderr for `cargo test`, and a failure under
+/// `CHOPIN_TEST_NO_SKIP=1`, as `.ci/run` runs the tests.
+#[test]
+fn a_skip_fails_when_skips_are_not_allowed() {
+    skip_under(None, "a check", "a tool is missing");
+    skip_under(Some("0".into()), "a check", "a tool is missing");
+    skip_under(Some("".into()), "a check", "a tool is missing");
+    let panic = std::panic::catch_unwind(|| {
+        skip_under(Some("1".into()), "a check", "a tool is missing");
+    })
+    .expect_err("a skip under CHOPIN_TEST_NO_SKIP=1 must panic");
+    let message = panic.downcast_ref::<String>().expect("a formatted message");
+    assert_eq!(
+        message,
+        "a check cannot run here: a tool is missing (CHOPIN_TEST_NO_SKIP is set, so a skip is a failure)"
+    );
+}
+
 #[test]
 fn plaintext() {
     each_flavour(|_, addr| {

@@ -20,7 +20,7 @@ fn python3() -> bool {
         .status()
         .is_ok_and(|s| s.success());
     if !found {
-        eprintln!("SKIPPED: python3 is not installed");
+        skip("scripts/verify's tests", "python3 is not installed");
     }
     found
 }

@@ -67,7 +67,8 @@ fn check_well_formed(fed: &Fed) {
             closing.push(count);
         }
         // 404, 405 and an unknown method's 501 keep the connection (a 501
-        // for an unknown transfer coding closes it); the other errors close.
+        // for an unknown transfer coding or an over-long method closes it);
+        // the other errors close.
         if matches!(status, 400 | 413 | 414 | 431 | 505) {
             assert!(head.contains("\r\nConnection: close\r\n"), "errors close");
         }

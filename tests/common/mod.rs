@@ -11,6 +11,29 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use chopin::{Config, Flavour, Server};
 
+/// The variable under which a test that cannot run here fails instead of
+/// skipping: `.ci/run` sets it, so CI cannot pass a check it never made,
+/// while a newcomer's `cargo test` without wrk or taskset still passes.
+pub const NO_SKIP: &str = "CHOPIN_TEST_NO_SKIP";
+
+/// Says that `what` does not run here because of `why` (one `SKIPPED`
+/// line); the caller then returns. Panics instead when [`NO_SKIP`] is set
+/// to anything but empty or `0`.
+#[track_caller]
+pub fn skip(what: &str, why: &str) {
+    skip_under(std::env::var_os(NO_SKIP), what, why);
+}
+
+/// [`skip`] with the variable's value given, so it can be tested without
+/// changing the test process's environment.
+#[track_caller]
+pub fn skip_under(no_skip: Option<std::ffi::OsString>, what: &str, why: &str) {
+    if no_skip.is_some_and(|v| !v.is_empty() && v != "0") {
+        panic!("{what} cannot run here: {why} ({NO_SKIP} is set, so a skip is a failure)");
+    }
+    eprintln!("SKIPPED {what}: {why}");
+}
+
 /// Both flavours; every behaviour is checked on each.
 pub const FLAVOURS: [Flavour; 2] = [Flavour::PerCore, Flavour::Multithread];
 
