@@ -39,10 +39,7 @@ fn main() {
     let mut bytes = 0;
     for _ in 0..batches {
         out.clear();
-        let encoder = Encoder {
-            server: &server,
-            date: date.refresh(),
-        };
+        let encoder = Encoder::new(&server, date.refresh());
         let answered = pipeline.answer(batch.as_bytes(), &mut out, &encoder);
         assert_eq!(answered.consumed, batch.len());
         bytes += out.len();

@@ -152,6 +152,14 @@ pub struct Config {
           default_value = "60", value_parser = parse_seconds)]
     pub body_timeout: Duration,
 
+    /// Count per worker thread what it accepted, answered, read and how
+    /// often it woke, and print the table, with each thread's CPU time, on
+    /// stderr at exit and on SIGUSR1.
+    #[arg(long, env = "CHOPIN_STATS", default_value_t = false, action = clap::ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true",
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub stats: bool,
+
     /// Seconds an idle keep-alive connection is kept open [default: forever,
     /// as TFB expects].
     #[arg(long, env = "CHOPIN_IDLE_TIMEOUT", allow_negative_numbers = true,

@@ -30,6 +30,7 @@ use crate::date::DateCache;
 use crate::pipeline::Pipeline;
 use crate::response::{Encoder, ServerField};
 use crate::shutdown::Shutdown;
+use crate::stats::WorkerStats;
 use crate::timer::Timer;
 
 /// Bytes read per `read` call. 16 pipelined TFB requests are ~2.7 KB; a
@@ -63,6 +64,8 @@ struct Scratch {
     input: Box<[u8]>,
     output: Vec<u8>,
     date: DateCache,
+    /// This thread's counters, with `--stats`.
+    stats: Option<Arc<WorkerStats>>,
 }
 
 thread_local! {
@@ -70,6 +73,22 @@ thread_local! {
         input: vec![0; READ_BYTES + crate::request::MAX_HEAD_BYTES].into_boxed_slice(),
         output: Vec::with_capacity(READ_BYTES),
         date: DateCache::new(),
+        stats: None,
+    });
+}
+
+/// Makes `stats` the calling worker thread's counters (`--stats`): its
+/// reads and the requests they answered are counted from now on.
+pub fn count_on_this_thread(stats: Arc<WorkerStats>) {
+    SCRATCH.with_borrow_mut(|scratch| scratch.stats = Some(stats));
+}
+
+/// Runs `count` on this thread's counters, if it has any.
+pub fn with_stats(count: impl FnOnce(&WorkerStats)) {
+    SCRATCH.with_borrow(|scratch| {
+        if let Some(stats) = &scratch.stats {
+            count(stats);
+        }
     });
 }
 
@@ -239,6 +258,7 @@ impl Connection {
                 input,
                 output,
                 date,
+                stats,
             } = scratch;
             // Each copy below is guarded: most are of nothing, and a copy of
             // an unknown length is a `memcpy` call even then.
@@ -255,11 +275,11 @@ impl Connection {
             let input = &input[..kept + read];
 
             output.clear();
-            let encoder = Encoder {
-                server: &self.shared.server,
-                date: date.refresh(),
-            };
+            let encoder = Encoder::new(&self.shared.server, date.refresh());
             let answered = self.pipeline.answer(input, output, &encoder);
+            if let Some(stats) = stats {
+                stats.read(encoder.written());
+            }
             self.keep_unread(&input[answered.consumed..], answered.consumed > 0);
 
             if self.unsent.is_empty() {

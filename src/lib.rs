@@ -21,6 +21,7 @@ pub mod response;
 pub mod scan;
 pub mod server;
 pub mod shutdown;
+pub mod stats;
 pub mod timer;
 
 pub use config::{Config, Flavour};

@@ -6,6 +6,7 @@ use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::Parser;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
+use chopin::stats::Table;
 use chopin::{Config, Server};
 
 fn main() -> ExitCode {
@@ -26,7 +27,7 @@ fn main() -> ExitCode {
     }
     // Signal handlers go in before the listeners open, so a stop that comes
     // right after start-up still exits cleanly.
-    let signals = match StopSignals::install() {
+    let signals = match StopSignals::install(config.stats) {
         Ok(signals) => signals,
         Err(e) => {
             eprintln!("chopin: cannot listen for signals: {e}");
@@ -41,10 +42,14 @@ fn main() -> ExitCode {
         }
     };
     eprintln!("{}", server.startup_line());
-    signals.wait(server.stopping());
+    let stats = server.stats();
+    signals.wait(server.stopping(), &stats);
     // The server says why, on stderr, when it stops itself.
     let failed = server.failure().is_some();
     server.shutdown();
+    if config.stats {
+        eprint!("{}", stats.render());
+    }
     if failed {
         ExitCode::from(1)
     } else {
@@ -91,38 +96,57 @@ fn source_of(error: &clap::Error) -> String {
     }
 }
 
-/// SIGINT and SIGTERM, watched on a small runtime of its own so that no
-/// worker runtime carries the signal driver.
+/// SIGINT and SIGTERM, and with `--stats` SIGUSR1, watched on a small
+/// runtime of its own so that no worker runtime carries the signal driver.
 struct StopSignals {
     runtime: tokio::runtime::Runtime,
     terminate: Signal,
     interrupt: Signal,
+    /// Prints the stats table; without `--stats` SIGUSR1 keeps its default
+    /// action.
+    print_stats: Option<Signal>,
 }
 
 impl StopSignals {
-    fn install() -> std::io::Result<StopSignals> {
+    fn install(stats: bool) -> std::io::Result<StopSignals> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .build()?;
         let _guard = runtime.enter();
         let terminate = signal(SignalKind::terminate())?;
         let interrupt = signal(SignalKind::interrupt())?;
+        let print_stats = if stats {
+            Some(signal(SignalKind::user_defined1())?)
+        } else {
+            None
+        };
         drop(_guard);
         Ok(StopSignals {
             runtime,
             terminate,
             interrupt,
+            print_stats,
         })
     }
 
-    /// Blocks until either signal arrives, or `stopping` resolves (the
-    /// server stopped itself).
-    fn wait(mut self, stopping: impl std::future::Future<Output = ()>) {
+    /// Blocks until either stop signal arrives, or `stopping` resolves (the
+    /// server stopped itself); prints `stats` on each SIGUSR1 meanwhile.
+    fn wait(mut self, stopping: impl std::future::Future<Output = ()>, stats: &Table) {
         self.runtime.block_on(async {
-            tokio::select! {
-                _ = self.terminate.recv() => {}
-                _ = self.interrupt.recv() => {}
-                _ = stopping => {}
+            tokio::pin!(stopping);
+            loop {
+                let print_stats = async {
+                    match &mut self.print_stats {
+                        Some(signal) => signal.recv().await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    _ = self.terminate.recv() => return,
+                    _ = self.interrupt.recv() => return,
+                    _ = &mut stopping => return,
+                    Some(()) = print_stats => eprint!("{}", stats.render()),
+                }
             }
         });
     }

@@ -364,10 +364,7 @@ mod tests {
 
     fn run(pipeline: &mut Pipeline, input: &[u8]) -> (String, Answered) {
         let server = ServerField::new("chopin");
-        let encoder = Encoder {
-            server: &server,
-            date: DATE,
-        };
+        let encoder = Encoder::new(&server, DATE);
         let mut out = Vec::new();
         let answered = pipeline.answer(input, &mut out, &encoder);
         (String::from_utf8(out).unwrap(), answered)

@@ -14,6 +14,7 @@
 //! `Server` line rendered once from `--server-name`, and the `Date` line
 //! rendered once a second (src/date.rs).
 
+use std::cell::Cell;
 use std::io;
 
 use crate::date::DATE_LINE_LEN;
@@ -209,11 +210,27 @@ impl ServerField {
 /// Writes responses: what the server adds to every response (its `Server`
 /// line and the worker's current `Date` line) and the one function that
 /// writes the bytes. One per batch of pipelined requests.
-#[derive(Clone, Copy)]
 pub struct Encoder<'a> {
-    pub server: &'a ServerField,
+    server: &'a ServerField,
     /// `Date: <IMF-fixdate>\r\n`
-    pub date: &'a [u8; DATE_LINE_LEN],
+    date: &'a [u8; DATE_LINE_LEN],
+    /// Responses written, for `--stats`.
+    written: Cell<u64>,
+}
+
+impl<'a> Encoder<'a> {
+    pub fn new(server: &'a ServerField, date: &'a [u8; DATE_LINE_LEN]) -> Encoder<'a> {
+        Encoder {
+            server,
+            date,
+            written: Cell::new(0),
+        }
+    }
+
+    /// How many responses this encoder has written.
+    pub fn written(&self) -> u64 {
+        self.written.get()
+    }
 }
 
 impl Encoder<'_> {
@@ -284,6 +301,7 @@ impl Encoder<'_> {
             pieces.put(response.body);
         }
         pieces.finish();
+        self.written.set(self.written.get() + 1);
     }
 }
 
@@ -427,10 +445,7 @@ mod tests {
 
     fn encode(response: &Response<'_>, persistence: Persistence, with_body: bool) -> String {
         let server = ServerField::new("chopin");
-        let encoder = Encoder {
-            server: &server,
-            date: DATE,
-        };
+        let encoder = Encoder::new(&server, DATE);
         let mut out = Vec::new();
         encoder.encode(&mut out, response, persistence, with_body);
         String::from_utf8(out).unwrap()

@@ -26,6 +26,7 @@ use crate::config::{Config, Flavour, Listeners};
 use crate::connection::{self, Shared};
 use crate::response::ServerField;
 use crate::shutdown::{Shutdown, DRAIN_BOUND};
+use crate::stats::{Table, WorkerStats};
 use crate::timer::Timer;
 
 /// How long an accept loop pauses when the process is out of file
@@ -38,6 +39,7 @@ pub struct Server {
     shared: Arc<Shared>,
     flavour: Running,
     startup_line: String,
+    stats: Table,
 }
 
 enum Running {
@@ -67,9 +69,14 @@ impl Server {
             _ => workers,
         };
         let (local_addr, listeners) = bind_all(config, listener_count)?;
+        let stats = if config.stats {
+            Table::new(workers)
+        } else {
+            Table::default()
+        };
         let (flavour, pinned) = match config.runtime {
-            Flavour::PerCore => start_per_core(listeners, &cores, &shared)?,
-            Flavour::Multithread => start_multithread(listeners, workers, &cores, &shared)?,
+            Flavour::PerCore => start_per_core(listeners, &cores, &shared, &stats)?,
+            Flavour::Multithread => start_multithread(listeners, workers, &cores, &shared, &stats)?,
         };
         let pinning = match (config.pin, pinned.is_empty()) {
             (false, _) => "not pinned".to_owned(),
@@ -89,7 +96,15 @@ impl Server {
             shared,
             flavour,
             startup_line,
+            stats,
         })
+    }
+
+    /// Every worker's counters (`--stats`; empty without it). The table
+    /// stays readable after [`Server::shutdown`], with each thread's CPU
+    /// time as it ended.
+    pub fn stats(&self) -> Table {
+        self.stats.clone()
     }
 
     /// The bound address; with `--port 0` this names the chosen port.
@@ -205,6 +220,7 @@ fn start_per_core(
     listeners: Vec<StdListener>,
     cores: &[core_affinity::CoreId],
     shared: &Arc<Shared>,
+    stats: &Table,
 ) -> io::Result<(Running, Vec<usize>)> {
     let (ready_tx, ready_rx) = mpsc::channel();
     let count = listeners.len();
@@ -218,7 +234,8 @@ fn start_per_core(
     };
     for (i, listener) in listeners.into_iter().enumerate() {
         let name = format!("chopin-worker-{i}");
-        let started = start_worker(&name, listener, cores.get(i).copied(), shared, &ready_tx);
+        let core = cores.get(i).copied();
+        let started = start_worker(&name, listener, core, shared, stats.worker(i), &ready_tx);
         match started {
             Ok(thread) => threads.push(thread),
             Err(e) => return Err(stop_started(threads, e)),
@@ -252,12 +269,17 @@ fn start_worker(
     listener: StdListener,
     core: Option<core_affinity::CoreId>,
     shared: &Arc<Shared>,
+    stats: Option<Arc<WorkerStats>>,
     ready: &mpsc::Sender<Result<Option<usize>, String>>,
 ) -> io::Result<JoinHandle<()>> {
     let cannot =
         |what: &str, e: io::Error| io::Error::new(e.kind(), format!("{name} cannot {what}: {e}"));
-    let runtime = runtime::Builder::new_current_thread()
-        .enable_io()
+    let mut builder = runtime::Builder::new_current_thread();
+    builder.enable_io();
+    if stats.is_some() {
+        builder.on_thread_unpark(|| connection::with_stats(WorkerStats::woke));
+    }
+    let runtime = builder
         .build()
         .map_err(|e| cannot("build its runtime", e))?;
     let timer = Timer::start(&runtime, timer_stopped(name, shared))
@@ -269,6 +291,10 @@ fn start_worker(
         .name(name.to_owned())
         .spawn(move || {
             let pinned = pin(core);
+            if let Some(stats) = &stats {
+                stats.started(pinned);
+                connection::count_on_this_thread(Arc::clone(stats));
+            }
             runtime.block_on(async move {
                 let listener = match TcpListener::from_std(listener) {
                     Ok(listener) => listener,
@@ -284,6 +310,9 @@ fn start_worker(
                 accept_loop(listener, Arc::clone(&shared), Arc::clone(&timer)).await;
                 shared.shutdown.drained(&timer, DRAIN_BOUND).await;
             });
+            if let Some(stats) = &stats {
+                stats.ended();
+            }
         })
         .map_err(|e| cannot("start its thread", e))
 }
@@ -308,19 +337,23 @@ fn start_multithread(
     workers: usize,
     cores: &[core_affinity::CoreId],
     shared: &Arc<Shared>,
+    stats: &Table,
 ) -> io::Result<(Running, Vec<usize>)> {
     let next = Arc::new(AtomicUsize::new(0));
     let pinned = Arc::new((Mutex::new(Vec::with_capacity(workers)), Condvar::new()));
     let cores_for_threads = cores.to_vec();
     let pinned_by_threads = Arc::clone(&pinned);
-    let runtime = runtime::Builder::new_multi_thread()
+    let stats_for_threads = stats.clone();
+    let mut builder = runtime::Builder::new_multi_thread();
+    builder
         .worker_threads(workers)
         .thread_name("chopin-worker")
         .enable_io()
         .on_thread_start(move || {
             let i = next.fetch_add(1, Ordering::Relaxed);
+            let mut result = None;
             if i < cores_for_threads.len() {
-                let result = pin(cores_for_threads.get(i).copied());
+                result = pin(cores_for_threads.get(i).copied());
                 let (results, changed) = &*pinned_by_threads;
                 results
                     .lock()
@@ -328,8 +361,17 @@ fn start_multithread(
                     .push(result);
                 changed.notify_all();
             }
-        })
-        .build()?;
+            if let Some(stats) = stats_for_threads.worker(i) {
+                stats.started(result);
+                connection::count_on_this_thread(stats);
+            }
+        });
+    if !stats.is_empty() {
+        builder
+            .on_thread_unpark(|| connection::with_stats(WorkerStats::woke))
+            .on_thread_stop(|| connection::with_stats(WorkerStats::ended));
+    }
+    let runtime = builder.build()?;
     let timer = Timer::start(&runtime, timer_stopped("the multithread runtime", shared))
         .map_err(|e| io::Error::new(e.kind(), format!("cannot start the timer: {e}")))?;
     for (i, listener) in listeners.into_iter().enumerate() {
@@ -393,6 +435,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, timer: Arc<Time
         match accepted {
             Ok((stream, _)) => {
                 out_of_fds = false;
+                connection::with_stats(WorkerStats::accepted);
                 // Responses are written whole, one write per batch: Nagle
                 // would only delay them.
                 let _ = stream.set_nodelay(true);
@@ -457,7 +500,7 @@ mod tests {
         .open("/dev/null")
         .unwrap();
         let bad = StdListener::from(std::os::fd::OwnedFd::from(null));
-        let error = match start_per_core(vec![good, bad], &[], &shared) {
+        let error = match start_per_core(vec![good, bad], &[], &shared, &Table::default()) {
             Ok(_) => panic!("the start succeeded with a listener epoll refuses"),
             Err(e) => e,
         };

@@ -37,10 +37,7 @@ impl std::fmt::Debug for Fed {
 /// remaining pieces are dropped unread.
 pub fn feed(input: &[u8], cuts: &[usize]) -> Fed {
     let server = ServerField::new("chopin");
-    let encoder = Encoder {
-        server: &server,
-        date: DATE,
-    };
+    let encoder = Encoder::new(&server, DATE);
     let mut points: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
     points.sort_unstable();
     points.push(input.len());
