@@ -26,6 +26,7 @@ FLOOR_SCAN = {FLOOR: "bytes", FLOOR_MEMCHR: "memchr"}
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 _children = []  # every server process started, killed on exit
+STATE = {"stopping": False}  # set once a signal has ended the run
 _cleanups = []  # callables undoing host changes (cgroups, namespaces), run on exit
 
 
@@ -70,6 +71,8 @@ def kill_children():
 
 
 def _on_signal(signum, _frame):
+    STATE["stopping"] = True
+    log(f"bench: {signal.Signals(signum).name}: stopping the servers and cleaning up")
     kill_children()
     sys.exit(128 + signum)
 

@@ -10,7 +10,7 @@ import signal
 import subprocess
 import time
 
-from .common import (FD_MARGIN, FLOORS, CLK_TCK, HOST, LONG_LEVEL_CONNECTIONS,
+from .common import (STATE, FD_MARGIN, FLOORS, CLK_TCK, HOST, LONG_LEVEL_CONNECTIONS,
                      PRIMER_CONNECTIONS, SCRIPTS, WARMUP_CONNECTIONS, WRK_TIMEOUT_S, log)
 from . import client, stats as statsmod
 from .isolation import CpuQuota, QuotaError, throttle_delta
@@ -290,6 +290,9 @@ def load_mode(args, flavours):
                                             f"{test} {phase} c={conns}; see {server.log_path}")
                         time.sleep(args.pause)
             finally:
+                if STATE["stopping"]:
+                    server.kill()
+                    continue
                 rc, problem = server.stop()
                 if problem:
                     problems.append(f"round {rnd}: {problem}; log {server.log_path}")

@@ -32,6 +32,7 @@ def parse_tables(text):
     """Every complete table in text, oldest first: a list of
     {'workers': {id: {column: value}}, 'total': {column: value} or None}."""
     tables, cur, cols = [], None, list(DEFAULT_COLUMNS)
+    text = text[:text.rfind("\n") + 1]  # a line still being written is not read
     for m in _LINE.finditer(text):
         words = m.group(1).split()
         if not words:
