@@ -38,7 +38,8 @@ import subprocess
 import sys
 
 from .common import FLOORS, ROOT, die, install_handlers, log
-from .isolation import MtuNamespace, NetnsError, QuotaError, quota_preflight
+from .isolation import (MtuNamespace, NetnsError, QuotaError, mtu_preflight,
+                        quota_preflight)
 from .load import load_mode
 from .profile import profile_mode
 from .report import plot_only, summarise, write_load_results
@@ -252,6 +253,11 @@ def main(argv):
         try:
             quota_mechanism = quota_preflight()
         except QuotaError as e:
+            die(str(e))
+    if args.mtu:
+        try:
+            mtu_preflight()
+        except NetnsError as e:
             die(str(e))
 
     build(args, need_chopin=bool(args.flavours), need_floor=any(f in FLOORS for f in flavours))

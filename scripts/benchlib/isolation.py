@@ -93,7 +93,7 @@ def quota_preflight():
                         f"e.g. `mkdir {base}/init; for p in $(cat {base}/cgroup.procs); do "
                         f"echo $p > {base}/init/cgroup.procs; done`, then rerun") from None
                 raise QuotaError(f"--server-cpu-quota: writing +cpu to {sub}: {e}") from None
-        return f"cgroup v2 cpu.max"
+        return "cgroup v2 cpu.max"
     return "cgroup v1 cpu.cfs_quota_us/cpu.cfs_period_us"
 
 
@@ -216,16 +216,21 @@ def _setns(fd):
         raise OSError(err, os.strerror(err))
 
 
+def mtu_preflight():
+    """Raises NetnsError if --mtu cannot work here (no root, no `ip`)."""
+    if os.geteuid() != 0:
+        raise NetnsError("--mtu needs root (it creates a network namespace with "
+                         "`ip netns add`); run as root, or without --mtu")
+    if not shutil.which("ip"):
+        raise NetnsError("--mtu needs the `ip` command (apt-get install -y iproute2)")
+
+
 class MtuNamespace:
     """Creates a network namespace with loopback at `mtu`, moves this process
     (and so every child started after) into it; delete() removes it."""
 
     def __init__(self, mtu):
-        if os.geteuid() != 0:
-            raise NetnsError("--mtu needs root (it creates a network namespace with "
-                             "`ip netns add`); run as root, or without --mtu")
-        if not shutil.which("ip"):
-            raise NetnsError("--mtu needs the `ip` command (apt-get install -y iproute2)")
+        mtu_preflight()
         self.name = f"chopin-bench-{os.getpid()}"
         self.mtu = mtu
         host = {}
