@@ -90,8 +90,11 @@ def summarise(rows, flavours):
             s[ratio_key(floor)] = _med(ratios) if ratios else None
         for key in ("rps", "lat_avg_us", "lat_p99_us", "ns_per_req", "cpu_util_pct",
                     "threads", "vmhwm_kb", "vmrss_kb", "wrk_ns_per_req",
-                    "user_ns_per_req", "sys_ns_per_req") + EXTRA_MEDIANS:
+                    "user_ns_per_req", "sys_ns_per_req"):
             s[key] = _med([r.get(key) for r in rs])
+        for key in EXTRA_MEDIANS:  # only where the feature produced them
+            if any(key in r for r in rs):
+                s[key] = _med([r.get(key) for r in rs])
         for key in ("err_connect", "err_read", "err_write", "err_timeout", "non2xx"):
             s[key] = sum(r[key] for r in rs)
         out.append(s)
