@@ -199,6 +199,19 @@ def start_server(args, flavour, port, logdir, tag):
                   exit_signals=(signal.SIGTERM,) if flavour in args.peers else ())
 
 
+def _finish(args, server, flavour, rnd, problems, server_stats):
+    rc, problem = server.stop()
+    if problem:
+        problems.append(f"round {rnd}: {problem}; log {server.log_path}")
+        log(f"bench: PROBLEM {problem}")
+    else:
+        log(f"bench: {flavour} exited {'0' if rc == 0 else f'by signal {-rc}'} after SIGTERM")
+    if server.stats or is_chopin(args, flavour):
+        final = server.final_stats()
+        if final:
+            server_stats.append({"round": rnd, "flavour": flavour, "at_exit": final})
+
+
 def load_mode(args, flavours):
     """Returns (rows, problems, notes, server_stats)."""
     tests = args.tests
@@ -290,19 +303,10 @@ def load_mode(args, flavours):
                                             f"{test} {phase} c={conns}; see {server.log_path}")
                         time.sleep(args.pause)
             finally:
+                # After a signal the servers are already killed; the exit
+                # under way must not be swallowed here.
                 if STATE["stopping"]:
                     server.kill()
-                    continue
-                rc, problem = server.stop()
-                if problem:
-                    problems.append(f"round {rnd}: {problem}; log {server.log_path}")
-                    log(f"bench: PROBLEM {problem}")
                 else:
-                    log(f"bench: {flavour} exited {'0' if rc == 0 else f'by signal {-rc}'} "
-                        f"after SIGTERM")
-                if server.stats or is_chopin(args, flavour):
-                    final = server.final_stats()
-                    if final:
-                        server_stats.append({"round": rnd, "flavour": flavour,
-                                             "at_exit": final})
+                    _finish(args, server, flavour, rnd, problems, server_stats)
     return rows, problems, notes, server_stats
