@@ -15,7 +15,7 @@ from .common import (STATE, FD_MARGIN, FLOORS, CLK_TCK, HOST, LONG_LEVEL_CONNECT
 from . import client, stats as statsmod
 from .isolation import CpuQuota, QuotaError, throttle_delta
 from .servers import (Server, fd_advice, is_chopin, pick_port, raise_fd_limit,
-                      read_proc_stat, read_proc_status, server_argv, supports_stats)
+                      read_proc_stat, read_proc_status, server_argv, stats_flag)
 from .shapes import FALLBACK_PIPELINE_LUA, TESTS
 
 _UNITS_US = {"us": 1.0, "ms": 1e3, "s": 1e6, "m": 60e6, "h": 3600e6}
@@ -193,7 +193,7 @@ def start_server(args, flavour, port, logdir, tag):
         except QuotaError as e:
             from .common import die
             die(str(e))
-    stats = (is_chopin(args, flavour) and not args.no_stats and supports_stats(args.binary))
+    stats = (is_chopin(args, flavour) and not args.no_stats and bool(stats_flag(args.binary)))
     return Server(flavour, server_argv(args, flavour, port, cgroup=cgroup, stats=stats), port,
                   logdir, tag, cgroup=cgroup, stats=stats,
                   exit_signals=(signal.SIGTERM,) if flavour in args.peers else ())

@@ -283,15 +283,21 @@ def check_peer(args, name):
 _stats_support = {}
 
 
-def supports_stats(binary):
-    """Whether this chopin binary has --stats (older ones do not: their help
-    does not list it, and SIGUSR1 would end them)."""
+def stats_flag(binary):
+    """The arguments that switch on this chopin binary's --stats: ['--stats'],
+    or ['--stats', 'true'] where its help shows the flag taking a value (as
+    its other on/off flags do); None where it has none (older binaries: their
+    help does not list it, and SIGUSR1 would end them)."""
     if binary not in _stats_support:
+        flag = None
         try:
             p = subprocess.run([binary, "--help"], capture_output=True, text=True, timeout=30)
-            _stats_support[binary] = "--stats" in p.stdout + p.stderr
+            m = re.search(r"--stats(?![\w-])( ?[<\[=]\S*)?", p.stdout + p.stderr)
+            if m:
+                flag = ["--stats", "true"] if m.group(1) and "<" in m.group(1) else ["--stats"]
         except (OSError, subprocess.TimeoutExpired):
-            _stats_support[binary] = False
+            pass
+        _stats_support[binary] = flag
     return _stats_support[binary]
 
 
@@ -307,5 +313,6 @@ def server_argv(args, flavour, port, under=None, cgroup=None, stats=False):
     if flavour in args.peers:
         return prefix + peer_words(args, flavour, port)
     return prefix + [args.binary, "--port", str(port), "--bind", HOST, "--runtime", flavour,
-                     "--workers", str(args.workers)] + (["--stats"] if stats else []) \
+                     "--workers", str(args.workers)] + (stats_flag(args.binary) if stats
+                                                         else []) \
         + shlex.split(args.server_args)
