@@ -1,0 +1,313 @@
+"""Run the TechEmpower /json and /plaintext sequence against chopin.
+
+Load mode (default): for every round, for every flavour (chopin runtimes, plus
+the two floors with --floor), start a fresh server pinned to the server CPUs, run
+the TFB sequence with wrk pinned to the other CPUs (per test: primer, warm-up,
+then every concurrency level), record wrk's figures and the server's CPU time,
+threads and memory, stop the server with SIGTERM and check that it exits 0.
+Writes results.csv, results.json, results.md and plaintext.png to --out and
+prints the markdown table (medians over rounds).
+
+Profile mode (--profile): deterministic per-request figures for every flavour
+and the floors: user-space instructions per request (valgrind callgrind, counters
+zeroed after a warm-up, dumped after exactly --profile-requests requests) and
+syscalls per request (strace -c -f attached for a separate measured run). The
+load comes from a bounded load generator inside this script.
+
+The floors (examples/floor.rs, a raw epoll loop that parses nothing): `floor`
+compares at every byte offset to find request ends, as the performance issue
+defines it, and the "x floor" ratios are to it; `floor-memchr` jumps between
+newlines with libc's vectorised memchr, a stronger floor, and the
+"x floor-memchr" ratios are to that one.
+
+Other servers join the same rounds with --peer NAME=COMMAND; --server-cpu-quota
+caps every server at a share of one CPU (the server, not wrk, is then the
+bottleneck); --mtu runs everything in a network namespace whose loopback has
+that MTU; --httparena runs HttpArena's three profiles instead of TFB's tests.
+
+All traffic goes to 127.0.0.1. Every server started is killed on exit.
+Python 3 standard library only.
+"""
+
+import argparse
+import datetime as _dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+from .common import FLOORS, ROOT, die, install_handlers, log
+from .isolation import (MtuNamespace, NetnsError, QuotaError, mtu_preflight,
+                        quota_preflight)
+from .load import load_mode
+from .profile import profile_mode
+from .report import plot_only, summarise, write_load_results
+from .servers import build, check_peer, cpu_list_str, default_cpus, parse_cpu_list, parse_peer
+from .shapes import HTTPARENA_LUA, HTTPARENA_TESTS, TESTS, TFB_TESTS
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(
+        prog="scripts/bench",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="""examples:
+  scripts/bench --duration 3                      quick pass, both flavours
+  scripts/bench --floor --rounds 3                with the floors, medians of 3 rounds
+  scripts/bench --tests plaintext --levels 256,16384 --duration 5
+  scripts/bench --flavours none --floor           the floors alone
+  scripts/bench --profile                         instructions and syscalls per request
+  scripts/bench --floor --server-cpu-quota 40 --rounds 3 --tests plaintext --levels 256,16384
+  scripts/bench --floor --peer may-minihttp="/path/to/peer --port {port}"
+  scripts/bench --mtu 1500 --floor                TFB's and HttpArena's MTU on loopback
+  scripts/bench --httparena --floor               HttpArena's baseline, pipelined, limited-conn
+
+CPU placement: on 2 CPUs the server gets CPU 1 and wrk CPU 0; on N CPUs the server
+gets the first half and wrk the second half. The server's --workers defaults to the
+number of server CPUs, wrk's -t to the number of wrk CPUs (never above connections).
+
+--peer COMMAND is split like a shell line (shlex; no shell runs it) and started
+as it is, pinned (and capped) as chopin is; in it {port} becomes the port to
+listen on, {workers} the --workers count and {host} 127.0.0.1. Its answers are
+validated as chopin's are, and its CPU time is read from its pid (threads
+included, child processes not). scripts/peer-may-minihttp DIR builds one.
+""")
+    p.add_argument("--binary", default=os.path.join(ROOT, "target", "release", "chopin"),
+                   help="chopin binary (default target/release/chopin)")
+    p.add_argument("--floor-binary",
+                   default=os.path.join(ROOT, "target", "release", "examples", "floor"),
+                   help="floor binary (default target/release/examples/floor)")
+    p.add_argument("--no-build", action="store_true",
+                   help="do not run cargo build --release (--bin chopin / --example floor)")
+    p.add_argument("--flavours", default="per-core,multithread",
+                   help="chopin runtimes, comma separated, or 'none' (default per-core,multithread)")
+    p.add_argument("--floor", action="store_true",
+                   help="add the floors (examples/floor.rs: 'floor' scans every byte, as the "
+                        "performance issue defines it; 'floor-memchr' uses memchr) as flavours "
+                        "and report ratios to each")
+    p.add_argument("--tests", default=None,
+                   help="json,plaintext (default both); with --httparena: baseline,pipelined,"
+                        "limited-conn (default all three)")
+    p.add_argument("--levels", default="",
+                   help="restrict to these connection counts (each test keeps those of its "
+                        "TFB levels that are listed)")
+    p.add_argument("--json-levels", default="", help="replace the json levels")
+    p.add_argument("--plaintext-levels", default="", help="replace the plaintext levels")
+    p.add_argument("--duration", type=int, default=15, help="seconds per level (default 15)")
+    p.add_argument("--primer-duration", type=int, default=0,
+                   help="primer seconds (default 5 scaled by duration/15, at least 1)")
+    p.add_argument("--warmup-duration", type=int, default=0,
+                   help="warm-up seconds (default: --duration)")
+    p.add_argument("--pause", type=float, default=None,
+                   help="seconds between wrk runs (default 2 if duration >= 10 else 0.5)")
+    p.add_argument("--rounds", type=int, default=1, help="rounds, flavours interleaved (default 1)")
+    p.add_argument("--server-cpus", default="", help="taskset cpu list for the server")
+    p.add_argument("--wrk-cpus", default="", help="taskset cpu list for wrk")
+    p.add_argument("--workers", type=int, default=0,
+                   help="chopin --workers (default: number of server cpus)")
+    p.add_argument("--wrk-threads", type=int, default=0,
+                   help="wrk -t (default: number of wrk cpus)")
+    p.add_argument("--server-args", default="",
+                   help="extra chopin arguments, e.g. '--pin' or '--backlog 8192'")
+    p.add_argument("--port", type=int, default=8080, help="first port to try (default 8080)")
+    p.add_argument("--out", default="",
+                   help="output directory (default bench-results/<timestamp>)")
+    p.add_argument("--no-plot", action="store_true", help="do not draw plaintext.png")
+    p.add_argument("--plot-only", metavar="DIR", default="",
+                   help="redraw DIR/plaintext.png (and DIR/results.md) from DIR/results.json")
+    p.add_argument("--profile", action="store_true",
+                   help="instead of the load sequence: instructions/request (callgrind) and "
+                        "syscalls/request (strace) for every flavour and both floors")
+    p.add_argument("--profile-requests", type=int, default=20000,
+                   help="measured requests per test in --profile (default 20000)")
+    p.add_argument("--profile-warmup", type=int, default=2000,
+                   help="warm-up requests per test in --profile (default 2000)")
+    p.add_argument("--profile-connections", type=int, default=64,
+                   help="plaintext connections in --profile, depth 16 (default 64)")
+    p.add_argument("--profile-json-connections", default="1,64",
+                   help="json connections in --profile, one request in flight on each; a "
+                        "comma-separated list, one case each (default 1,64)")
+    p.add_argument("--server-cpu-quota", type=float, default=0, metavar="PCT",
+                   help="run every server in a cgroup capped at PCT%% of one CPU (cgroup v2 "
+                        "cpu.max or v1 cpu.cfs_quota_us), so the server, not wrk, is the "
+                        "bottleneck; needs root")
+    p.add_argument("--long-level-duration", type=int, default=None, metavar="S",
+                   help="seconds for levels of 16,384 connections and more (default 15 with "
+                        "--server-cpu-quota, else --duration): shorter windows measure "
+                        "wrk's connect storm")
+    p.add_argument("--peer", action="append", default=[], metavar="NAME=COMMAND",
+                   help="another server to run in the same rounds (repeatable); COMMAND "
+                        "gets {port} (and {workers}, {host}) substituted, see below")
+    p.add_argument("--mtu", type=int, default=0,
+                   help="run servers and wrk in a network namespace whose loopback has this "
+                        "MTU (e.g. 1500, TFB's and HttpArena's; the host's loopback has "
+                        "65,536); needs root and ip")
+    p.add_argument("--no-stats", action="store_true",
+                   help="do not pass --stats to chopin (by default, when the binary has it, "
+                        "its per-worker counts are read per level via SIGUSR1)")
+    p.add_argument("--httparena", action="store_true",
+                   help="HttpArena's profiles at 4,096 connections instead of TFB's tests: "
+                        "baseline (scripts/httparena.lua), pipelined (GET /pipeline, depth "
+                        "16), limited-conn (baseline, connections closed after 10 requests); "
+                        "--levels replaces 4,096; floors run in pipelined only")
+    p.add_argument("--httparena-lenient", action="store_true",
+                   help="with --httparena: wrong answers (validation, non-2xx) are notes, "
+                        "not problems, for servers that do not serve the profiles' paths yet")
+    a = p.parse_args(argv)
+    a.flavours_text_names = [f.strip() for f in a.flavours.split(",")]
+
+    def ints(text, name):
+        try:
+            return [int(x) for x in text.split(",") if x.strip()]
+        except ValueError:
+            p.error(f"{name}: expected comma-separated integers, got {text!r}")
+            return []
+
+    a.levels = ints(a.levels, "--levels")
+    a.json_levels = ints(a.json_levels, "--json-levels")
+    a.plaintext_levels = ints(a.plaintext_levels, "--plaintext-levels")
+    a.profile_json_connections = ints(a.profile_json_connections, "--profile-json-connections")
+    if any(c < 1 for c in a.profile_json_connections) or a.profile_connections < 1:
+        p.error("--profile-connections and --profile-json-connections must be >= 1")
+    if a.tests is None:
+        a.tests = ",".join(HTTPARENA_TESTS if a.httparena else TFB_TESTS)
+    a.tests = [t.strip() for t in a.tests.split(",") if t.strip()]
+    for t in a.tests:
+        if t not in TESTS:
+            p.error(f"--tests: unknown test {t!r} (json, plaintext; with --httparena: "
+                    f"{', '.join(HTTPARENA_TESTS)})")
+        if TESTS[t].httparena and not a.httparena:
+            p.error(f"--tests {t}: an HttpArena profile; add --httparena")
+    if a.profile and any(TESTS[t].httparena for t in a.tests):
+        p.error("--profile measures json and plaintext only; drop --httparena")
+    a.peers = {}
+    for text in a.peer:
+        try:
+            name, command = parse_peer(text)
+        except ValueError as e:
+            p.error(str(e))
+        if name in a.peers or name in FLOORS or name in a.flavours_text_names:
+            p.error(f"--peer {name}: the name is already taken by a flavour, floor or peer")
+        a.peers[name] = command
+    if a.server_cpu_quota and a.profile:
+        p.error("--server-cpu-quota applies to the load sequence, not --profile")
+    if a.mtu and not 68 <= a.mtu <= 65536:
+        p.error(f"--mtu {a.mtu}: loopback takes 68..65536")
+    a.flavours = [] if a.flavours.strip() in ("", "none") else [
+        f.strip() for f in a.flavours.split(",") if f.strip()]
+    if any(f in FLOORS for f in a.flavours):
+        a.flavours = [f for f in a.flavours if f not in FLOORS]
+        a.floor = True
+    if a.duration < 1 or a.rounds < 1:
+        p.error("--duration and --rounds must be >= 1")
+    dserver, dwrk = default_cpus()
+    try:
+        a.server_cpus = parse_cpu_list(a.server_cpus) if a.server_cpus else dserver
+        a.wrk_cpus = parse_cpu_list(a.wrk_cpus) if a.wrk_cpus else dwrk
+    except ValueError as e:
+        p.error(str(e))
+    if set(a.server_cpus) & set(a.wrk_cpus):
+        if len(os.sched_getaffinity(0)) > 1:
+            p.error(f"--server-cpus {a.server_cpus} and --wrk-cpus {a.wrk_cpus} overlap")
+        log("bench: warning: only one CPU; server and wrk share it")
+    a.server_cpus_str = cpu_list_str(a.server_cpus)
+    a.wrk_cpus_str = cpu_list_str(a.wrk_cpus)
+    a.workers = a.workers or len(a.server_cpus)
+    a.wrk_threads = a.wrk_threads or len(a.wrk_cpus)
+    if a.server_cpu_quota and not 10 <= a.server_cpu_quota <= 100 * len(a.server_cpus):
+        p.error(f"--server-cpu-quota {a.server_cpu_quota:g}: expected 10..{100 * len(a.server_cpus)}"
+                f" (percent of one CPU; the server has {len(a.server_cpus)})")
+    if a.long_level_duration is None:
+        a.long_level_duration = 15 if a.server_cpu_quota else 0
+    if a.pause is None:
+        a.pause = 2.0 if a.duration >= 10 else 0.5
+    if not a.out:
+        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        a.out = os.path.join(ROOT, "bench-results", stamp + ("-profile" if a.profile else ""))
+    return a
+
+
+
+def main(argv):
+    args = parse_args(argv)
+    if args.plot_only:
+        return plot_only(args)
+    flavours = list(args.flavours) + list(args.peers)
+    if args.floor or args.profile:
+        flavours += FLOORS
+    if not flavours:
+        die("nothing to run: no flavours, no --peer and no --floor")
+    if args.peers and args.profile:
+        die("--peer joins the load sequence only, not --profile")
+    for tool in ("taskset",) + (() if args.profile else ("wrk",)):
+        if not shutil.which(tool):
+            die(f"{tool} not found (apt-get install -y {'wrk' if tool == 'wrk' else 'util-linux'})")
+    if any(TESTS[t].level_lua == HTTPARENA_LUA for t in args.tests) \
+            and not os.path.exists(HTTPARENA_LUA):
+        die(f"{HTTPARENA_LUA} is missing (the wrk script of the baseline and limited-conn "
+            f"profiles); restore it from the repository")
+    install_handlers()
+    quota_mechanism = None
+    if args.server_cpu_quota:
+        try:
+            quota_mechanism = quota_preflight()
+        except QuotaError as e:
+            die(str(e))
+    if args.mtu:
+        try:
+            mtu_preflight()
+        except NetnsError as e:
+            die(str(e))
+
+    build(args, need_chopin=bool(args.flavours), need_floor=any(f in FLOORS for f in flavours))
+    for f in flavours:
+        if f in args.peers:
+            check_peer(args, f)
+            continue
+        b = args.floor_binary if f in FLOORS else args.binary
+        if not os.access(b, os.X_OK):
+            die(f"{b} is not an executable file (build it or pass --binary/--floor-binary)")
+    os.makedirs(args.out, exist_ok=True)
+    netns = None
+    if args.mtu:
+        try:
+            netns = MtuNamespace(args.mtu)
+        except NetnsError as e:
+            die(str(e))
+    meta = {
+        "started": _dt.datetime.now().isoformat(timespec="seconds"),
+        "argv": sys.argv, "flavours": flavours, "server_cpus": args.server_cpus,
+        "wrk_cpus": args.wrk_cpus, "workers": args.workers, "wrk_threads": args.wrk_threads,
+        "duration_s": args.duration, "rounds": args.rounds, "uname": os.uname().release,
+        "cpus": len(os.sched_getaffinity(0)),
+    }
+    if any(TESTS[t].httparena for t in args.tests):
+        meta["tests"] = args.tests
+    if args.server_cpu_quota:
+        meta["server_cpu_quota"] = args.server_cpu_quota
+        meta["quota_mechanism"] = quota_mechanism
+        meta["long_level_duration_s"] = args.long_level_duration
+    if netns:
+        meta.update({"mtu": args.mtu, "netns": netns.name, "netns_lo": netns.link})
+    if args.peers:
+        meta["peers"] = args.peers
+    try:
+        meta["git"] = subprocess.run(["git", "-C", ROOT, "describe", "--always", "--dirty"],
+                                     capture_output=True, text=True).stdout.strip()
+    except OSError:
+        pass
+    log(f"bench: out {args.out}; server cpus {args.server_cpus_str} (workers {args.workers}), "
+        f"wrk cpus {args.wrk_cpus_str} (threads {args.wrk_threads})")
+
+    if args.profile:
+        meta["mode"] = "profile"
+        with open(os.path.join(args.out, "meta.json"), "w") as f:
+            json.dump(meta, f, indent=2)
+        profile_mode(args, flavours)
+        return 0
+
+    rows, problems, notes, server_stats = load_mode(args, flavours)
+    summary = summarise(rows, flavours)
+    write_load_results(args, meta, rows, summary, problems, notes, server_stats, flavours)
+    return 1 if problems else 0
