@@ -56,10 +56,18 @@ fn parse_args() -> Result<Args, String> {
             }
             "--seconds" => {
                 let v = value()?;
-                args.seconds = v.parse().ok().filter(|&s: &f64| s > 0.0).ok_or_else(|| bad(&v))?;
+                args.seconds = v
+                    .parse()
+                    .ok()
+                    .filter(|&s: &f64| s > 0.0)
+                    .ok_or_else(|| bad(&v))?;
             }
             "--path" => args.path = value()?,
-            other => return Err(format!("unknown argument {other:?}; see the file's doc comment")),
+            other => {
+                return Err(format!(
+                    "unknown argument {other:?}; see the file's doc comment"
+                ))
+            }
         }
     }
     Ok(args)
@@ -154,7 +162,8 @@ fn main() -> std::process::ExitCode {
     runtime.block_on(async {
         let local = tokio::task::LocalSet::new();
         for _ in 0..args.concurrency {
-            let (args, request, counts) = (Rc::clone(&args), Rc::clone(&request), Rc::clone(&counts));
+            let (args, request, counts) =
+                (Rc::clone(&args), Rc::clone(&request), Rc::clone(&counts));
             local.spawn_local(async move {
                 while Instant::now() < deadline {
                     let (connections, requests, errors) = &*counts;
