@@ -152,6 +152,13 @@ pub struct Config {
           default_value = "60", value_parser = parse_seconds)]
     pub body_timeout: Duration,
 
+    /// Tasks a worker polls between two looks at its I/O driver for new
+    /// readiness events while it has tasks to run (tokio's
+    /// `event_interval`; it waits for events only once it has none).
+    #[arg(long, env = "CHOPIN_EVENT_INTERVAL", allow_negative_numbers = true,
+          default_value_t = 61, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub event_interval: u32,
+
     /// Count per worker thread what it accepted, answered, read and how
     /// often it woke, and print the table, with each thread's CPU time, on
     /// stderr at exit and on SIGUSR1.

@@ -74,9 +74,14 @@ impl Server {
         } else {
             Table::default()
         };
+        let tuning = Tuning {
+            event_interval: config.event_interval,
+        };
         let (flavour, pinned) = match config.runtime {
-            Flavour::PerCore => start_per_core(listeners, &cores, &shared, &stats)?,
-            Flavour::Multithread => start_multithread(listeners, workers, &cores, &shared, &stats)?,
+            Flavour::PerCore => start_per_core(listeners, &cores, &shared, &stats, tuning)?,
+            Flavour::Multithread => {
+                start_multithread(listeners, workers, &cores, &shared, &stats, tuning)?
+            }
         };
         let pinning = match (config.pin, pinned.is_empty()) {
             (false, _) => "not pinned".to_owned(),
@@ -218,6 +223,19 @@ fn bind(addr: SocketAddr, backlog: i32, reuse_port: bool) -> io::Result<StdListe
     Ok(socket.into())
 }
 
+/// The runtime settings both flavours apply to their tokio runtimes.
+#[derive(Clone, Copy, Debug)]
+struct Tuning {
+    /// tokio's `event_interval` (`--event-interval`).
+    event_interval: u32,
+}
+
+impl Default for Tuning {
+    fn default() -> Tuning {
+        Tuning { event_interval: 61 }
+    }
+}
+
 /// One pinned thread per listener, each with its own `current_thread`
 /// runtime. Returns once every thread has pinned itself and is accepting;
 /// if any cannot, stops those that started and fails with one line naming
@@ -227,6 +245,7 @@ fn start_per_core(
     cores: &[core_affinity::CoreId],
     shared: &Arc<Shared>,
     stats: &Table,
+    tuning: Tuning,
 ) -> io::Result<(Running, Vec<usize>)> {
     let (ready_tx, ready_rx) = mpsc::channel();
     let count = listeners.len();
@@ -241,7 +260,15 @@ fn start_per_core(
     for (i, listener) in listeners.into_iter().enumerate() {
         let name = format!("chopin-worker-{i}");
         let core = cores.get(i).copied();
-        let started = start_worker(&name, listener, core, shared, stats.worker(i), &ready_tx);
+        let started = start_worker(
+            &name,
+            listener,
+            core,
+            shared,
+            stats.worker(i),
+            tuning,
+            &ready_tx,
+        );
         match started {
             Ok(thread) => threads.push(thread),
             Err(e) => return Err(stop_started(threads, e)),
@@ -276,12 +303,13 @@ fn start_worker(
     core: Option<core_affinity::CoreId>,
     shared: &Arc<Shared>,
     stats: Option<Arc<WorkerStats>>,
+    tuning: Tuning,
     ready: &mpsc::Sender<Result<Option<usize>, String>>,
 ) -> io::Result<JoinHandle<()>> {
     let cannot =
         |what: &str, e: io::Error| io::Error::new(e.kind(), format!("{name} cannot {what}: {e}"));
     let mut builder = runtime::Builder::new_current_thread();
-    builder.enable_io();
+    builder.enable_io().event_interval(tuning.event_interval);
     if stats.is_some() {
         builder.on_thread_unpark(|| connection::with_stats(WorkerStats::woke));
     }
@@ -344,6 +372,7 @@ fn start_multithread(
     cores: &[core_affinity::CoreId],
     shared: &Arc<Shared>,
     stats: &Table,
+    tuning: Tuning,
 ) -> io::Result<(Running, Vec<usize>)> {
     let next = Arc::new(AtomicUsize::new(0));
     let pinned = Arc::new((Mutex::new(Vec::with_capacity(workers)), Condvar::new()));
@@ -355,6 +384,7 @@ fn start_multithread(
         .worker_threads(workers)
         .thread_name("chopin-worker")
         .enable_io()
+        .event_interval(tuning.event_interval)
         .on_thread_start(move || {
             let i = next.fetch_add(1, Ordering::Relaxed);
             let mut result = None;
@@ -514,7 +544,13 @@ mod tests {
         .open("/dev/null")
         .unwrap();
         let bad = StdListener::from(std::os::fd::OwnedFd::from(null));
-        let error = match start_per_core(vec![good, bad], &[], &shared, &Table::default()) {
+        let error = match start_per_core(
+            vec![good, bad],
+            &[],
+            &shared,
+            &Table::default(),
+            Tuning::default(),
+        ) {
             Ok(_) => panic!("the start succeeded with a listener epoll refuses"),
             Err(e) => e,
         };

@@ -313,7 +313,7 @@ fn ignored_settings_are_warned_about() {
             "chopin: warning: CHOPIN_WORKER is not a chopin setting and is ignored \
              (the variables read are PORT, CHOPIN_BIND, CHOPIN_RUNTIME, CHOPIN_WORKERS, \
              CHOPIN_PIN, CHOPIN_BACKLOG, CHOPIN_SERVER_NAME, CHOPIN_LISTENERS, \
-             CHOPIN_HEADER_TIMEOUT, CHOPIN_BODY_TIMEOUT, CHOPIN_STATS, CHOPIN_IDLE_TIMEOUT)",
+             CHOPIN_HEADER_TIMEOUT, CHOPIN_BODY_TIMEOUT, CHOPIN_EVENT_INTERVAL, CHOPIN_STATS, CHOPIN_IDLE_TIMEOUT)",
         ]
     );
     server.assert_startup_says(": per-core runtime, 2 workers, ");
