@@ -179,8 +179,8 @@ included, child processes not). scripts/peer-may-minihttp DIR builds one.
                     f"{', '.join(HTTPARENA_TESTS)})")
         if TESTS[t].httparena and not a.httparena:
             p.error(f"--tests {t}: an HttpArena profile; add --httparena")
-    if a.profile and any(TESTS[t].httparena for t in a.tests):
-        p.error("--profile measures json and plaintext only; drop --httparena")
+    if a.profile and any(TESTS[t].httparena and t != "pipelined" for t in a.tests):
+        p.error("--profile measures json, plaintext and pipelined (/pipeline) only")
     a.peers = {}
     for text in a.peer:
         try:

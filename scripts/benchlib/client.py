@@ -11,6 +11,8 @@ from .shapes import (ACCEPT, BASELINE_SHAPES, EXPECTED_BODY, PIPELINE_BODY,
 
 
 def build_request(test):
+    if test == "pipelined":
+        return PIPELINE_REQUEST
     return (
         f"GET {URLS[test]} HTTP/1.1\r\n"
         f"Host: localhost\r\n"

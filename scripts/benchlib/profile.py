@@ -191,13 +191,14 @@ def _strace_pass(args, server, flavour, label, client, profdir):
 
 
 def profile_cases(args):
-    """(test, connections, depth) per measured case: plaintext pipelined on
+    """(test, connections, depth) per measured case: plaintext (and
+    HttpArena's /pipeline, with --tests pipelined) pipelined on
     --profile-connections, json with one request in flight per connection on
     each of --profile-json-connections (1 by default: every request then
     costs one wakeup of the server, the performance issue's shape)."""
     cases = []
     for test in args.tests:
-        if test == "plaintext":
+        if test in ("plaintext", "pipelined"):
             cases.append((test, args.profile_connections, PIPELINE_DEPTH))
         else:
             cases += [(test, c, 1) for c in args.profile_json_connections]
