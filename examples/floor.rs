@@ -9,10 +9,10 @@
 //! report chopin's server CPU per request as a ratio to this lower bound.
 //!
 //! Two ways to find the terminators (`--scan`):
-//! - `bytes` (the default): look at every byte for the next `\n`, the floor
-//!   the performance issue defines ("the floor scans every byte") and
-//!   measured (1,102 instructions per plaintext request); `scripts/bench`
-//!   calls this one `floor` and its ratios are the ones the targets are about.
+//! - `bytes` (the default): look at every byte for the next `\n`. This is
+//!   the byte floor: the lower bound a parser that reads every byte cannot
+//!   beat; `scripts/bench` calls this one `floor`, and its "× floor" ratios
+//!   are the headline ones.
 //! - `memchr`: the same search, jumping from `\n` to `\n` with libc's
 //!   vectorised `memchr`, a stronger floor (about a third of the user-space
 //!   instructions); `scripts/bench` runs it as `floor-memchr` and reports
@@ -427,7 +427,7 @@ fn scan_with(
 }
 
 /// Returns the end index of the first `\r\n\r\n` in `data[from..]`,
-/// looking at every byte for a `\n`: the issue's floor.
+/// looking at every byte for a `\n`: the byte floor.
 fn find_terminator_bytewise(data: &[u8], from: usize) -> Option<usize> {
     find_terminator_with(data, from, |bytes| bytes.iter().position(|&b| b == b'\n'))
 }

@@ -15,8 +15,8 @@ syscalls per request (strace -c -f attached for a separate measured run). The
 load comes from a bounded load generator inside this script.
 
 The floors (examples/floor.rs, a raw epoll loop that parses nothing): `floor`
-compares at every byte offset to find request ends, as the performance issue
-defines it, and the "x floor" ratios are to it; `floor-memchr` jumps between
+compares at every byte offset to find request ends (the byte floor: the lower
+bound for a parser that reads every byte), and the "x floor" ratios are to it; `floor-memchr` jumps between
 newlines with libc's vectorised memchr, a stronger floor, and the
 "x floor-memchr" ratios are to that one.
 
@@ -83,8 +83,8 @@ included, child processes not). scripts/peer-may-minihttp DIR builds one.
     p.add_argument("--flavours", default="per-core,multithread",
                    help="chopin runtimes, comma separated, or 'none' (default per-core,multithread)")
     p.add_argument("--floor", action="store_true",
-                   help="add the floors (examples/floor.rs: 'floor' scans every byte, as the "
-                        "performance issue defines it; 'floor-memchr' uses memchr) as flavours "
+                   help="add the floors (examples/floor.rs: 'floor' scans every byte, the lower "
+                        "bound for a parser that reads every byte; 'floor-memchr' uses memchr) as flavours "
                         "and report ratios to each")
     p.add_argument("--tests", default=None,
                    help="json,plaintext (default both); with --httparena: baseline,pipelined,"

@@ -195,7 +195,7 @@ def profile_cases(args):
     HttpArena's /pipeline, with --tests pipelined) pipelined on
     --profile-connections, json with one request in flight per connection on
     each of --profile-json-connections (1 by default: every request then
-    costs one wakeup of the server, the performance issue's shape)."""
+    costs one wakeup of the server, so the count is exact and repeats)."""
     cases = []
     for test in args.tests:
         if test in ("plaintext", "pipelined"):
