@@ -198,9 +198,9 @@ impl Connection {
     /// and the read and write that follow ask tokio's readiness themselves
     /// (`try_io`: one atomic load, no syscall when not ready). Asking
     /// `poll_ready` again would be a second readiness poll per wakeup, with
-    /// its cooperative-budget bookkeeping: 60 instructions per `/json`
-    /// request on one connection (2,533 to 2,473 per-core, `scripts/bench
-    /// --profile`). Fairness is unchanged: a socket that stays ready never
+    /// its cooperative-budget bookkeeping, on every `/json` request on one
+    /// connection (docs/design.md, "Waiting for the socket"). Fairness is
+    /// unchanged: a socket that stays ready never
     /// parks, so every round still goes through `poll_ready` and its
     /// budget. Only the path without a deadline takes this shortcut: with
     /// one, a wake can be the timer's, and [`Timer::timeout_at`] must then
@@ -222,10 +222,10 @@ impl Connection {
     /// `reading`, and writable when output is waiting; pending until one is.
     ///
     /// `poll_read_ready` / `poll_write_ready` park the task's waker in the
-    /// socket's one reader and one writer slot. `TcpStream::ready()`, used
-    /// before, queued a waiter node on a list under a lock and unlinked it
-    /// again on every wake: the switch took `/json` from 2,989 to 2,600
-    /// instructions per request (`scripts/bench --profile`, one run each).
+    /// socket's one reader and one writer slot. `TcpStream::ready()` would
+    /// queue a waiter node on a list under a lock and unlink it again on
+    /// every wake, measured far dearer per `/json` request (docs/design.md,
+    /// "Waiting for the socket").
     fn poll_ready(&self, cx: &mut Context<'_>, reading: bool) -> Poll<io::Result<(bool, bool)>> {
         let mut readable = false;
         let mut writable = false;
@@ -304,8 +304,8 @@ impl Connection {
     /// std's, without glibc's wrapper. That wrapper makes every socket call a
     /// thread-cancellation point (two atomic read-modify-writes of the
     /// thread's cancel state around the syscall, in any process with more
-    /// than one thread), which this server never uses: ≈60 instructions a
-    /// call, 133 per `/json` request with the write (README, "Dependencies").
+    /// than one thread), which this server never uses (the measurement is in
+    /// docs/design.md, "Dependencies").
     ///
     /// A read that fills less than `buf` drained the socket, so
     /// it also clears tokio's readiness (by reporting `WouldBlock` to
@@ -499,7 +499,7 @@ mod tests {
     use super::*;
 
     /// Every connection's task holds this future: it must stay small, since
-    /// 16,384 of them must fit in the caches (see the README's numbers).
+    /// 16,384 of them must fit in the caches.
     #[test]
     fn connection_future_is_small() {
         let runtime = tokio::runtime::Builder::new_current_thread()

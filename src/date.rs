@@ -13,9 +13,10 @@ use rustix::time::{clock_gettime, ClockId};
 pub const DATE_LINE_LEN: usize = 37;
 
 /// The clock the header shows: the real-time clock, read through rustix's
-/// direct vDSO call and compared as whole seconds, 40-60 fewer instructions
-/// than `SystemTime::now()` against two `SystemTime` bounds, once per batch,
-/// so once per `/json` request (README, "Dependencies"). Not the coarse
+/// direct vDSO call and compared as whole seconds: cheaper than
+/// `SystemTime::now()` against two `SystemTime` bounds, and it runs once per
+/// batch, so once per `/json` request (docs/design.md, "`Date` once a
+/// second"). Not the coarse
 /// clock: it is the time of the last tick, up to 10 ms behind, so a request
 /// just after a second boundary would carry the previous second.
 const CLOCK: ClockId = ClockId::Realtime;

@@ -285,8 +285,8 @@ impl Answer {
     /// Writes the answer: the resource's response (src/resources.rs),
     /// encoded. Always inlined, as is everything it calls: with two callers
     /// (the hot loop and the answer deferred to a chunked body's end) the
-    /// compiler made it a call, at 15 instructions per pipelined
-    /// `/plaintext` request (`scripts/bench --profile`).
+    /// compiler made it a call, dearer per pipelined `/plaintext` request
+    /// (docs/design.md, "Write batching and response composition").
     ///
     /// `head` and `body` are the request's, as its handler sees them
     /// ([`Exchange`]). Returns what the response said of the connection:

@@ -307,8 +307,8 @@ impl Encoder<'_> {
 
 /// `n` in decimal, written at the end of `buf`. Inlined, not itoa's call:
 /// for a body whose length is known at compile time (`/plaintext`'s) the
-/// digits are then a constant (909 against 8xx instructions per pipelined
-/// `/plaintext` request, `scripts/bench --profile`).
+/// digits are then a constant (docs/design.md, "Write batching and
+/// response composition").
 #[inline(always)]
 fn decimal(mut n: usize, buf: &mut [u8; 20]) -> &[u8] {
     let mut at = buf.len();
@@ -324,9 +324,9 @@ fn decimal(mut n: usize, buf: &mut [u8; 20]) -> &[u8] {
 
 /// Appends a response's pieces to the output buffer after one capacity
 /// check for all of them. `Vec::extend_from_slice` checks the capacity and
-/// stores the length once per piece: with the dozen pieces of a response,
-/// 888 instructions per pipelined `/plaintext` request against 831 here,
-/// and 2,572 against 2,521 per `/json` request (`scripts/bench --profile`).
+/// stores the length once per piece, a dozen times per response; this
+/// `unsafe` writer's measured saving is in docs/design.md ("Write batching
+/// and response composition").
 struct Pieces<'v> {
     out: &'v mut Vec<u8>,
     /// Bytes written past `out.len()`.

@@ -3,16 +3,12 @@
 //! The request fast path ([`crate::request::parse_common`]) spends most of
 //! its time looking for the end of a request-target or a field line: the
 //! first byte outside visible ASCII (plus the space, in a field line).
-//! Byte by byte that cost ≈7 instructions a byte; as one `u64` at a time
-//! (SWAR) ≈1.6; with one SSE2 compare per 16 bytes ≈0.6. Measured on the
-//! whole server (`scripts/bench --profile`, TFB `/plaintext`): 1,836
-//! instructions per request with the byte loop, 1,424 with SWAR, 1,151
-//! with SSE2 (README, "Performance notes"). On the final code, SSE2 against
-//! SWAR alone, `examples/pipeline_cost` over 32,000 requests: 26,090,658
-//! against 30,128,658 instructions for `/plaintext` (126 a request),
-//! 35,754,634 against 39,440,634 for `/json` (115 a request). That is the
-//! measured reason for this module's one `unsafe` block, an unaligned
-//! 16-byte load. SSE2 is part of x86-64 itself, so there is no feature
+//! Byte by byte that costs several instructions a byte; one `u64` at a
+//! time (SWAR) a fraction of that; one SSE2 compare per 16 bytes less
+//! again. The measurements, on the whole server and on
+//! `examples/pipeline_cost` against SWAR alone, are in docs/design.md
+//! ("Scanning 16 bytes a step"): they are the reason for this module's one
+//! `unsafe` block, an unaligned 16-byte load. SSE2 is part of x86-64 itself, so there is no feature
 //! detection; elsewhere the SWAR loop runs. Both give the same answer
 //! (tested below on every byte value).
 

@@ -2,9 +2,8 @@
 //!
 //! tokio's timer driver runs on every park of a worker, whether any timer
 //! is set or not: it locks its wheel, reads the clock and polls the wheel
-//! before and after the `epoll_wait`. That was ≈390 user-space instructions
-//! per wakeup, 14% of a `/json` request on one connection (`scripts/bench
-//! --profile`; README, "Where json's instructions go"). chopin needs
+//! before and after the `epoll_wait`, a large share of a `/json` request on
+//! one connection (docs/design.md, "Deadlines on a timerfd"). chopin needs
 //! deadlines only off the hot path — an unfinished request head or body,
 //! `--idle-timeout`, the linger after `Connection: close`, the drain bound
 //! and the accept back-off — so the worker runtimes are built without the
@@ -64,8 +63,8 @@ impl Timer {
         // `OwnedFd`, owned by the `AsyncFd` from here on and closed only when
         // that is dropped; nothing here replaces it (no `get_mut`). tokio
         // has no safe constructor for a descriptor of our own, and the
-        // timerfd is the reason this module exists (module docs: ≈390
-        // instructions per wakeup).
+        // timerfd is the reason this module exists (module docs: tokio's
+        // timer driver's cost on every wakeup).
         let fd = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE)? };
         Ok(Arc::new(Timer {
             fd,
