@@ -5,18 +5,40 @@ use std::mem::MaybeUninit;
 
 use super::syntax::{name_is, token_len, trim};
 use super::uri::{is_host, is_request_target, route};
-use super::version::{parse_as_http11, refused_version, request_line, too_large, RefusedVersion};
+use super::version::{refused_version_line, too_large};
 use super::{Body, Method, Parsed, Reject, Request, MAX_HEADERS, MAX_HEAD_BYTES, MAX_METHOD_BYTES};
 
 /// Parses any request head with httparse and applies RFC 9112's rules on
-/// top: the path for everything [`parse_common`] declines.
+/// top: the path for everything [`parse_common`](super::parse_common)
+/// declines. The steps, in the order their answers take precedence: the
+/// method's length, httparse's tokenising, the fields that frame the body
+/// and decide persistence, the body's framing, the target; then the
+/// [`Request`] is built.
 pub fn parse_with_httparse(buf: &[u8]) -> Parsed {
     // Whatever else the head holds, and however much of it is in: a
     // method too long to be one answers the same at every split.
     if method_too_long(buf) {
         return Parsed::Invalid(Reject::NotImplemented);
     }
-    parse_head_with_httparse(buf)
+    // Only the first MAX_HEAD_BYTES are judged, as by the fast path: an
+    // error past them would otherwise be found (400) or not (431) depending
+    // on where the reads split the head.
+    let buf = &buf[..buf.len().min(MAX_HEAD_BYTES)];
+    let mut headers = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut head = httparse::Request::new(&mut []);
+    let head_len = match head.parse_with_uninit_headers(buf, &mut headers) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return unfinished(buf),
+        Err(error) => return refused(buf, error),
+    };
+    // httparse only reports Complete with every field filled in.
+    let (Some(method), Some(target), Some(minor)) = (head.method, head.path, head.version) else {
+        return Parsed::Invalid(Reject::BadRequest);
+    };
+    match judge_head(method, target.as_bytes(), minor == 0, head.headers) {
+        Ok(judged) => Parsed::Complete(judged.request(method, target.as_bytes(), head_len)),
+        Err(reject) => Parsed::Invalid(reject),
+    }
 }
 
 /// Whether the request line (after any leading empty lines, which httparse
@@ -30,112 +52,48 @@ fn method_too_long(mut buf: &[u8]) -> bool {
     token_len(&buf[..buf.len().min(MAX_METHOD_BYTES + 1)]) > MAX_METHOD_BYTES
 }
 
-fn parse_head_with_httparse(buf: &[u8]) -> Parsed {
-    // Only the first MAX_HEAD_BYTES are judged, as by the fast path: an
-    // error past them would otherwise be found (400) or not (431) depending
-    // on where the reads split the head.
-    let buf = &buf[..buf.len().min(MAX_HEAD_BYTES)];
-    let mut headers = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut []);
-    let head_len = match req.parse_with_uninit_headers(buf, &mut headers) {
-        Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD_BYTES => return Parsed::Partial,
-        Ok(httparse::Status::Partial) => return Parsed::Invalid(too_large(buf)),
-        Err(httparse::Error::TooManyHeaders) => return Parsed::Invalid(Reject::HeadTooLarge),
-        Err(httparse::Error::Version) => {
-            // httparse refuses a version as soon as it sees its digits; judge
-            // the line only once it is whole, so a split cannot change the
-            // answer (`HTTP/2` then `3`: 400, not 505), and judge its length
-            // first, as for any other request line.
-            let Some((start, line)) = request_line(buf) else {
-                return if buf.len() < MAX_HEAD_BYTES {
-                    Parsed::Partial
-                } else {
-                    Parsed::Invalid(Reject::UriTooLong)
-                };
-            };
-            if line.len() >= MAX_HEAD_BYTES {
-                return Parsed::Invalid(Reject::UriTooLong);
-            }
-            return match refused_version(start, line) {
-                RefusedVersion::LaterMinor(at) => parse_as_http11(buf, at),
-                RefusedVersion::OtherMajor => Parsed::Invalid(Reject::VersionNotSupported),
-                RefusedVersion::Malformed => Parsed::Invalid(Reject::BadRequest),
-            };
-        }
-        Err(_) => return Parsed::Invalid(Reject::BadRequest),
-    };
-    // httparse only reports Complete with every field filled in.
-    let (Some(method), Some(target), Some(minor)) = (req.method, req.path, req.version) else {
-        return Parsed::Invalid(Reject::BadRequest);
-    };
-    let http10 = minor == 0;
-
-    let mut hosts = 0u32;
-    let mut empty_host = false;
-    let mut content_length: Option<u64> = None;
-    let mut codings = Codings::default();
-    let mut close = false;
-    let mut keep_alive_token = false;
-    let mut expects_continue = false;
-    for header in req.headers.iter() {
-        let name = header.name.as_bytes();
-        // httparse strips the value's leading and trailing whitespace.
-        let value = header.value;
-        // Dispatch on length first, so most fields (Accept, User-Agent, ...)
-        // cost one comparison.
-        match name.len() {
-            4 if name_is(name, b"host") => {
-                hosts += 1;
-                empty_host = value.is_empty();
-                if !is_host(value) {
-                    return Parsed::Invalid(Reject::BadRequest);
-                }
-            }
-            6 if name_is(name, b"expect") => {
-                expects_continue |= value.eq_ignore_ascii_case(b"100-continue");
-            }
-            10 if name_is(name, b"connection") => match value {
-                b"keep-alive" => keep_alive_token = true,
-                b"close" => close = true,
-                _ => {
-                    for token in value.split(|&b| b == b',').map(trim) {
-                        close |= token.eq_ignore_ascii_case(b"close");
-                        keep_alive_token |= token.eq_ignore_ascii_case(b"keep-alive");
-                    }
-                }
-            },
-            14 if name_is(name, b"content-length") => {
-                let Some(len) = parse_content_length(value) else {
-                    return Parsed::Invalid(Reject::BadRequest);
-                };
-                if content_length.is_some_and(|seen| seen != len) {
-                    return Parsed::Invalid(Reject::BadRequest);
-                }
-                content_length = Some(len);
-            }
-            // Several field lines form one list, in order.
-            17 if name_is(name, b"transfer-encoding") => codings.add(value),
-            _ => {}
-        }
+/// A head httparse has not seen the end of: more bytes are needed, unless
+/// it is already over [`MAX_HEAD_BYTES`].
+fn unfinished(buf: &[u8]) -> Parsed {
+    if buf.len() < MAX_HEAD_BYTES {
+        Parsed::Partial
+    } else {
+        Parsed::Invalid(too_large(buf))
     }
+}
 
+/// The answer to a head httparse refused.
+fn refused(buf: &[u8], error: httparse::Error) -> Parsed {
+    match error {
+        httparse::Error::TooManyHeaders => Parsed::Invalid(Reject::HeadTooLarge),
+        httparse::Error::Version => refused_version_line(buf),
+        _ => Parsed::Invalid(Reject::BadRequest),
+    }
+}
+
+/// What a complete head's fields and target decided, all checks passed.
+struct Judged {
+    body: Body,
+    http10: bool,
+    fields: Fields,
+}
+
+/// Applies RFC 9112's rules to a head httparse tokenised: its fields
+/// (`Host`, framing), the body's framing, and the target.
+fn judge_head(
+    method: &str,
+    target: &[u8],
+    http10: bool,
+    headers: &[httparse::Header<'_>],
+) -> Result<Judged, Reject> {
+    let fields = Fields::collect(headers)?;
     // RFC 9112 3.2: exactly one Host in HTTP/1.1, at most one in HTTP/1.0.
-    if hosts > 1 || (hosts == 0 && !http10) {
-        return Parsed::Invalid(Reject::BadRequest);
+    if fields.hosts > 1 || (fields.hosts == 0 && !http10) {
+        return Err(Reject::BadRequest);
     }
-    let body = match (codings.body(), content_length) {
-        (None, len) => Body::Length(len.unwrap_or(0)),
-        // RFC 9112 6.1: both present is a smuggling attempt; so is any
-        // coding sent by an HTTP/1.0 client.
-        (Some(_), Some(_)) => return Parsed::Invalid(Reject::BadRequest),
-        (Some(_), None) if http10 => return Parsed::Invalid(Reject::BadRequest),
-        (Some(Ok(body)), None) => body,
-        (Some(Err(reject)), None) => return Parsed::Invalid(reject),
-    };
-
-    if !is_request_target(method, target.as_bytes()) {
-        return Parsed::Invalid(Reject::BadRequest);
+    let body = fields.body(http10)?;
+    if !is_request_target(method, target) {
+        return Err(Reject::BadRequest);
     }
     // RFC 9112 3.3: an origin-form or `*` target takes its authority from
     // Host, and "http" allows no empty authority (RFC 9110 4.2.1); with no
@@ -143,32 +101,127 @@ fn parse_head_with_httparse(buf: &[u8]) -> Parsed {
     // absolute-form or authority-form target carries its own authority
     // and Host is then ignored (3.2.2), empty or not. HTTP/1.0 requires no
     // Host at all, and an empty one is served like a missing one.
-    if empty_host && !http10 && matches!(target.as_bytes(), [b'/', ..] | b"*") {
-        return Parsed::Invalid(Reject::BadRequest);
+    if fields.empty_host && !http10 && matches!(target, [b'/', ..] | b"*") {
+        return Err(Reject::BadRequest);
+    }
+    Ok(Judged {
+        body,
+        http10,
+        fields,
+    })
+}
+
+impl Judged {
+    fn request(&self, method: &str, target: &[u8], head_len: usize) -> Request {
+        let http10 = self.http10;
+        let keep_alive = if http10 {
+            self.fields.keep_alive_token && !self.fields.close
+        } else {
+            !self.fields.close
+        };
+        Request {
+            method: method_of(method),
+            route: route(target),
+            head_len,
+            body: self.body,
+            keep_alive,
+            http10,
+            // RFC 9110 10.1.1: a server MUST ignore 100-continue in HTTP/1.0.
+            expects_continue: self.fields.expects_continue && !http10,
+        }
+    }
+}
+
+/// The method a token names (case-sensitive, RFC 9110 9.1).
+fn method_of(token: &str) -> Method {
+    match token {
+        "GET" => Method::Get,
+        "HEAD" => Method::Head,
+        "POST" => Method::Post,
+        "OPTIONS" => Method::Options,
+        "PUT" | "DELETE" | "TRACE" | "PATCH" => Method::NotAllowed,
+        _ => Method::NotImplemented,
+    }
+}
+
+/// The fields that frame the body, decide persistence or name the host,
+/// gathered over the whole head; every other field is ignored.
+#[derive(Default)]
+struct Fields {
+    hosts: u32,
+    empty_host: bool,
+    content_length: Option<u64>,
+    codings: Codings,
+    close: bool,
+    keep_alive_token: bool,
+    expects_continue: bool,
+}
+
+impl Fields {
+    /// Reads every field line, refusing an invalid `Host` or
+    /// `Content-Length` (400) as soon as it is seen.
+    fn collect(headers: &[httparse::Header<'_>]) -> Result<Fields, Reject> {
+        let mut fields = Fields::default();
+        for header in headers {
+            let name = header.name.as_bytes();
+            // httparse strips the value's leading and trailing whitespace.
+            let value = header.value;
+            // Dispatch on length first, so most fields (Accept, User-Agent, ...)
+            // cost one comparison.
+            match name.len() {
+                4 if name_is(name, b"host") => {
+                    fields.hosts += 1;
+                    fields.empty_host = value.is_empty();
+                    if !is_host(value) {
+                        return Err(Reject::BadRequest);
+                    }
+                }
+                6 if name_is(name, b"expect") => {
+                    fields.expects_continue |= value.eq_ignore_ascii_case(b"100-continue");
+                }
+                10 if name_is(name, b"connection") => fields.connection(value),
+                14 if name_is(name, b"content-length") => {
+                    let Some(len) = parse_content_length(value) else {
+                        return Err(Reject::BadRequest);
+                    };
+                    if fields.content_length.is_some_and(|seen| seen != len) {
+                        return Err(Reject::BadRequest);
+                    }
+                    fields.content_length = Some(len);
+                }
+                // Several field lines form one list, in order.
+                17 if name_is(name, b"transfer-encoding") => fields.codings.add(value),
+                _ => {}
+            }
+        }
+        Ok(fields)
     }
 
-    let keep_alive = if http10 {
-        keep_alive_token && !close
-    } else {
-        !close
-    };
-    Parsed::Complete(Request {
-        method: match method {
-            "GET" => Method::Get,
-            "HEAD" => Method::Head,
-            "POST" => Method::Post,
-            "OPTIONS" => Method::Options,
-            "PUT" | "DELETE" | "TRACE" | "PATCH" => Method::NotAllowed,
-            _ => Method::NotImplemented,
-        },
-        route: route(target.as_bytes()),
-        head_len,
-        body,
-        keep_alive,
-        http10,
-        // RFC 9110 10.1.1: a server MUST ignore 100-continue in HTTP/1.0.
-        expects_continue: expects_continue && !http10,
-    })
+    /// A `Connection` line's `close` and `keep-alive` options.
+    fn connection(&mut self, value: &[u8]) {
+        match value {
+            b"keep-alive" => self.keep_alive_token = true,
+            b"close" => self.close = true,
+            _ => {
+                for token in value.split(|&b| b == b',').map(trim) {
+                    self.close |= token.eq_ignore_ascii_case(b"close");
+                    self.keep_alive_token |= token.eq_ignore_ascii_case(b"keep-alive");
+                }
+            }
+        }
+    }
+
+    /// How the body is framed (RFC 9112 6.3).
+    fn body(&self, http10: bool) -> Result<Body, Reject> {
+        match (self.codings.body(), self.content_length) {
+            (None, len) => Ok(Body::Length(len.unwrap_or(0))),
+            // RFC 9112 6.1: both present is a smuggling attempt; so is any
+            // coding sent by an HTTP/1.0 client.
+            (Some(_), Some(_)) => Err(Reject::BadRequest),
+            (Some(_), None) if http10 => Err(Reject::BadRequest),
+            (Some(body), None) => body,
+        }
+    }
 }
 
 /// The list of transfer codings, over every `Transfer-Encoding` line.

@@ -4,8 +4,30 @@
 
 use super::{parse, Parsed, Reject, MAX_HEAD_BYTES};
 
+/// The answer to a head whose version httparse refused. httparse refuses
+/// a version as soon as it sees its digits; the line is judged only once it
+/// is whole, so a split cannot change the answer (`HTTP/2` then `3`: 400,
+/// not 505), and its length first, as for any other request line.
+pub(super) fn refused_version_line(buf: &[u8]) -> Parsed {
+    let Some((start, line)) = request_line(buf) else {
+        return if buf.len() < MAX_HEAD_BYTES {
+            Parsed::Partial
+        } else {
+            Parsed::Invalid(Reject::UriTooLong)
+        };
+    };
+    if line.len() >= MAX_HEAD_BYTES {
+        return Parsed::Invalid(Reject::UriTooLong);
+    }
+    match refused_version(start, line) {
+        RefusedVersion::LaterMinor(at) => parse_as_http11(buf, at),
+        RefusedVersion::OtherMajor => Parsed::Invalid(Reject::VersionNotSupported),
+        RefusedVersion::Malformed => Parsed::Invalid(Reject::BadRequest),
+    }
+}
+
 /// Why httparse refused a request line's version.
-pub(super) enum RefusedVersion {
+enum RefusedVersion {
     /// `HTTP/1.d` with d > 1; the minor digit is at this offset.
     LaterMinor(usize),
     /// A well-formed version of another major (`HTTP/2.0`, `HTTP/3`): 505.
@@ -16,7 +38,7 @@ pub(super) enum RefusedVersion {
 
 /// Sorts out the version of a whole request `line` (without its `\n`)
 /// that starts at offset `start` of the buffer.
-pub(super) fn refused_version(start: usize, line: &[u8]) -> RefusedVersion {
+fn refused_version(start: usize, line: &[u8]) -> RefusedVersion {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let mut parts = line.split(|&b| b == b' ');
     let (Some(method), Some(target), Some(version), None) =
@@ -47,7 +69,7 @@ pub(super) fn refused_version(start: usize, line: &[u8]) -> RefusedVersion {
 /// RFC 9110 2.5: a message of a later minor version of HTTP/1 is processed
 /// as the highest minor version we implement. httparse refuses it, so parse
 /// a copy that says `1.1` (a rare path; the copy is at most one head long).
-pub(super) fn parse_as_http11(buf: &[u8], minor_at: usize) -> Parsed {
+fn parse_as_http11(buf: &[u8], minor_at: usize) -> Parsed {
     if minor_at >= MAX_HEAD_BYTES {
         return Parsed::Invalid(too_large(buf));
     }
@@ -69,7 +91,7 @@ pub(super) fn too_large(buf: &[u8]) -> Reject {
 
 /// The request line after any leading empty lines: its offset in `buf` and
 /// its bytes up to (not including) the `\n`, or `None` while it has not ended.
-pub(super) fn request_line(buf: &[u8]) -> Option<(usize, &[u8])> {
+fn request_line(buf: &[u8]) -> Option<(usize, &[u8])> {
     let start = buf
         .iter()
         .position(|&b| b != b'\r' && b != b'\n')
