@@ -252,8 +252,14 @@ impl Config {
             .collect()
     }
 
-    /// A configuration with every default, listening on `127.0.0.1:0`; for tests.
-    pub fn for_tests(runtime: Flavour, workers: u16) -> Config {
+    /// A server reachable only from this machine, on 127.0.0.1 and an
+    /// ephemeral port (read back with
+    /// [`Server::local_addr`](crate::Server::local_addr)), with the given
+    /// runtime and worker count. Every other setting is what the command
+    /// line leaves it at without flags: its environment variable, else its
+    /// default. What an embedding program or a test wants when it starts a
+    /// server of its own next to others.
+    pub fn local(runtime: Flavour, workers: u16) -> Config {
         let mut config = Config::parse_from(["chopin", "--port", "0", "--bind", "127.0.0.1"]);
         config.runtime = runtime;
         config.workers = Some(workers);

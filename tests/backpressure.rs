@@ -126,7 +126,7 @@ both_flavours! {
 /// then the close its last request asks for.
 fn slow_reader_gets_every_byte_in_order(flavour: Flavour) {
     let _serial = serial();
-    let server = start_in_process(Config::for_tests(flavour, 2));
+    let server = start_in_process(Config::local(flavour, 2));
     let mut reader = connect(server.local_addr());
     socket2::SockRef::from(&reader)
         .set_recv_buffer_size(16 * 1024)
@@ -176,7 +176,7 @@ both_flavours! {
 /// for as long as the first keeps sending: the bound below would fail.)
 fn busy_client_does_not_starve_another(flavour: Flavour) {
     let _serial = serial();
-    let server = start_in_process(Config::for_tests(flavour, 1));
+    let server = start_in_process(Config::local(flavour, 1));
     let addr = server.local_addr();
     let busy = connect(addr);
     let mut busy_writer = busy.try_clone().unwrap();

@@ -21,7 +21,7 @@ use hostile_clients::*;
 const HALF_A_SECOND: Duration = Duration::from_millis(500);
 
 fn config(flavour: Flavour, header: Duration, idle: Option<Duration>) -> Config {
-    let mut cfg = Config::for_tests(flavour, 2);
+    let mut cfg = Config::local(flavour, 2);
     cfg.header_timeout = header;
     cfg.idle_timeout = idle;
     cfg
