@@ -21,7 +21,7 @@ mod version;
 
 pub use fast::parse_common;
 pub use httparse_path::parse_with_httparse;
-pub(crate) use syntax::{split_field_name, token_len};
+pub(crate) use syntax::{split_field_name, token_len, trim_ows_start};
 
 /// Largest request head accepted, request line and headers together.
 pub const MAX_HEAD_BYTES: usize = 8 * 1024; // nginx's default large_client_header_buffers

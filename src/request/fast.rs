@@ -121,6 +121,12 @@ fn field_value<'a>(line: &'a [u8], lower: &[u8]) -> Option<&'a [u8]> {
 /// Strips spaces from both ends (the fast path has no tabs). The usual
 /// `name: value` has one space before the value and none after: that case
 /// costs two comparisons.
+///
+/// The fast path's own, rather than [`trim_ows`](super::syntax::trim_ows):
+/// on the two values it trims per request (`Host`, `Connection`), every
+/// shape of a shared SP-and-HTAB trim tried, quick case included, cost 13
+/// to 46 more instructions per request on TFB's plaintext and json
+/// requests (callgrind, `scripts/bench --profile`); this one costs none.
 #[inline]
 fn trim_spaces(mut bytes: &[u8]) -> &[u8] {
     if let [b' ', rest @ ..] = bytes {

@@ -3,7 +3,7 @@
 
 use std::mem::MaybeUninit;
 
-use super::syntax::{name_is, token_len, trim};
+use super::syntax::{name_is, token_len, trim_ows};
 use super::uri::{is_host, is_request_target, route};
 use super::version::{refused_version_line, too_large};
 use super::{Body, Method, Parsed, Reject, Request, MAX_HEADERS, MAX_HEAD_BYTES, MAX_METHOD_BYTES};
@@ -203,7 +203,7 @@ impl Fields {
             b"keep-alive" => self.keep_alive_token = true,
             b"close" => self.close = true,
             _ => {
-                for token in value.split(|&b| b == b',').map(trim) {
+                for token in value.split(|&b| b == b',').map(trim_ows) {
                     self.close |= token.eq_ignore_ascii_case(b"close");
                     self.keep_alive_token |= token.eq_ignore_ascii_case(b"keep-alive");
                 }
@@ -240,7 +240,7 @@ impl Codings {
     fn add(&mut self, line: &[u8]) {
         self.present = true;
         // Empty list elements are allowed (RFC 9110 5.6.1): `chunked,`.
-        for coding in line.split(|&b| b == b',').map(trim) {
+        for coding in line.split(|&b| b == b',').map(trim_ows) {
             if coding.is_empty() {
                 continue;
             }
@@ -275,7 +275,7 @@ impl Codings {
 /// which lets a recipient accept `42, 42` as 42).
 fn parse_content_length(value: &[u8]) -> Option<u64> {
     let mut result = None;
-    for item in value.split(|&b| b == b',').map(trim) {
+    for item in value.split(|&b| b == b',').map(trim_ows) {
         if item.is_empty() || !item.iter().all(u8::is_ascii_digit) {
             return None;
         }

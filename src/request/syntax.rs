@@ -69,17 +69,25 @@ pub(super) const fn alphanumeric_and(extra: &[u8]) -> [bool; 256] {
     table
 }
 
-/// Strips optional whitespace (SP / HTAB) from both ends.
-pub(super) fn trim(bytes: &[u8]) -> &[u8] {
-    let start = bytes
-        .iter()
-        .position(|&b| b != b' ' && b != b'\t')
-        .unwrap_or(bytes.len());
-    let end = bytes
-        .iter()
-        .rposition(|&b| b != b' ' && b != b'\t')
-        .map_or(start, |i| i + 1);
-    &bytes[start..end]
+/// Strips optional whitespace (`OWS`, RFC 9110 5.6.3: SP and HTAB) from
+/// both ends: around a field value, and around each element of a list.
+pub(crate) fn trim_ows(bytes: &[u8]) -> &[u8] {
+    let mut bytes = trim_ows_start(bytes);
+    while let [rest @ .., b' ' | b'\t'] = bytes {
+        bytes = rest;
+    }
+    bytes
+}
+
+/// Strips optional whitespace (SP and HTAB) from the start only: for
+/// grammars such as chunk extensions' `BWS ";" BWS name`, where whitespace
+/// may come before an element but not after the last one.
+#[inline]
+pub(crate) fn trim_ows_start(mut bytes: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = bytes {
+        bytes = rest;
+    }
+    bytes
 }
 
 #[cfg(test)]
@@ -130,5 +138,23 @@ mod tests {
             }
             assert!(!name_is(&lower.as_bytes()[1..], lower.as_bytes()));
         }
+    }
+
+    #[test]
+    fn trim_ows_strips_spaces_and_tabs_at_both_ends() {
+        for (raw, trimmed) in [
+            ("", ""),
+            (" ", ""),
+            ("\t \t", ""),
+            ("a", "a"),
+            (" a", "a"),
+            ("a ", "a"),
+            ("  a b\t", "a b"),
+            ("\ta\t", "a"),
+            (" \t a \t ", "a"),
+        ] {
+            assert_eq!(trim_ows(raw.as_bytes()), trimmed.as_bytes(), "{raw:?}");
+        }
+        assert_eq!(trim_ows_start(b" \t a \t"), b"a \t");
     }
 }

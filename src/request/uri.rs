@@ -6,10 +6,10 @@ use super::Route;
 
 /// Whether `value` is a valid `Host` (RFC 9112 3.2: `uri-host [":" port]`;
 /// RFC 9110 7.2 allows it empty, which only some targets accept: see
-/// [`parse_with_httparse`]). The usual value, a plain name such as
-/// `localhost`, is all [`REG_NAME_BYTES`]: eight lookups at a time,
-/// combined without a branch each (half the instructions of stopping at
-/// the first bad byte). Anything else (a port, an IP literal, a `%`
+/// [`parse_with_httparse`](super::parse_with_httparse)). The usual value,
+/// a plain name such as `localhost`, is all [`REG_NAME_BYTES`]: eight
+/// lookups at a time, combined without a branch each (half the
+/// instructions of stopping at the first bad byte). Anything else (a port, an IP literal, a `%`
 /// escape, a bad byte) goes to the grammar.
 #[inline]
 pub(super) fn is_host(value: &[u8]) -> bool {
