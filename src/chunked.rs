@@ -14,7 +14,7 @@
 //! CR is where chunked parsers disagree, and disagreement is how requests
 //! are smuggled, so it is refused rather than guessed at.
 
-use crate::request::{split_field_name, token_len, MAX_HEAD_BYTES};
+use crate::request::{split_field_name, token_len, trim_ows_start, MAX_HEAD_BYTES};
 
 /// Where in a chunked body the next byte belongs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -167,21 +167,21 @@ fn chunk_size(line: &[u8]) -> Option<u64> {
 /// (`5;`, `5;=x`, `5;a b`, an unclosed quote) makes the body invalid: a
 /// parser in front of this server may have read that line another way.
 ///
-/// BWS is spaces and tabs; `trim_ascii_start` also trims CR, LF and FF,
-/// which [`line`] has already refused, so here it trims exactly BWS.
+/// BWS comes before each element, never after the last one, so only the
+/// start is trimmed: `5;a ` is invalid.
 fn is_chunk_ext(mut ext: &[u8]) -> bool {
     while !ext.is_empty() {
-        let Some(after_semicolon) = ext.trim_ascii_start().strip_prefix(b";") else {
+        let Some(after_semicolon) = trim_ows_start(ext).strip_prefix(b";") else {
             return false;
         };
-        let name = after_semicolon.trim_ascii_start();
+        let name = trim_ows_start(after_semicolon);
         let name_len = token_len(name);
         if name_len == 0 {
             return false;
         }
         ext = &name[name_len..];
-        if let Some(after_equals) = ext.trim_ascii_start().strip_prefix(b"=") {
-            let value = after_equals.trim_ascii_start();
+        if let Some(after_equals) = trim_ows_start(ext).strip_prefix(b"=") {
+            let value = trim_ows_start(after_equals);
             let value_len = match value.first() {
                 Some(b'"') => quoted_string_len(value),
                 _ => token_len(value),

@@ -6,29 +6,40 @@
 
 use std::fmt;
 use std::net::IpAddr;
-use std::str::FromStr;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 
 /// How worker threads, runtimes and listeners are laid out.
 ///
 /// Both flavours run the same connection loop (`connection.rs`); they differ
 /// only in how threads, runtimes and listeners are set up (`server.rs`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+///
+/// The aliases are every other spelling accepted, in any case; the error for
+/// an unknown one lists them, and so does the README's table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Flavour {
     /// One pinned OS thread per core, each with its own `current_thread`
     /// runtime and its own `SO_REUSEPORT` listener: cores share nothing.
+    #[value(
+        name = "per-core",
+        alias = "per_core",
+        alias = "percore",
+        alias = "current_thread",
+        alias = "current-thread"
+    )]
     PerCore,
     /// One tokio work-stealing runtime whose worker threads are pinned.
+    #[value(
+        name = "multithread",
+        alias = "multi_thread",
+        alias = "multi-thread",
+        alias = "work-stealing"
+    )]
     Multithread,
 }
 
 impl Flavour {
-    /// The spellings accepted on the command line, for error messages.
-    const ACCEPTED: &'static str =
-        "per-core (or current_thread, current-thread), multithread (or multi_thread, multi-thread, work-stealing)";
-
     pub fn name(self) -> &'static str {
         match self {
             Flavour::PerCore => "per-core",
@@ -43,46 +54,15 @@ impl fmt::Display for Flavour {
     }
 }
 
-impl FromStr for Flavour {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "per-core" | "per_core" | "percore" | "current_thread" | "current-thread" => {
-                Ok(Flavour::PerCore)
-            }
-            "multithread" | "multi_thread" | "multi-thread" | "work-stealing" => {
-                Ok(Flavour::Multithread)
-            }
-            _ => Err(format!(
-                "unknown runtime '{s}'; expected {}",
-                Flavour::ACCEPTED
-            )),
-        }
-    }
-}
-
 /// How the multithread flavour accepts connections.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Listeners {
     /// One `SO_REUSEPORT` listener and one accept task per worker thread.
+    #[value(name = "per-worker", alias = "per_worker")]
     PerWorker,
     /// A single listener and a single accept task for the whole runtime.
+    #[value(name = "shared", alias = "single")]
     Shared,
-}
-
-impl FromStr for Listeners {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "per-worker" | "per_worker" => Ok(Listeners::PerWorker),
-            "shared" | "single" => Ok(Listeners::Shared),
-            _ => Err(format!(
-                "unknown listener layout '{s}'; expected per-worker or shared"
-            )),
-        }
-    }
 }
 
 impl fmt::Display for Listeners {
@@ -92,6 +72,55 @@ impl fmt::Display for Listeners {
             Listeners::Shared => "shared",
         })
     }
+}
+
+/// Looks `s` up among `E`'s names and aliases, in any case and ignoring
+/// surrounding whitespace (a value from an environment file may carry some).
+/// clap's own parser for a `ValueEnum` would do the lookup too, but its error
+/// names only the primary spellings over several lines; this one keeps the
+/// one-line message that says what was expected.
+fn parse_choice<E: ValueEnum>(s: &str, expected: impl FnOnce() -> String) -> Result<E, String> {
+    const IGNORE_CASE: bool = true;
+    E::from_str(s.trim(), IGNORE_CASE).map_err(|_| expected())
+}
+
+/// Each of `E`'s values as `name (or alias, alias)`, in declaration order.
+fn spellings<E: ValueEnum>() -> Vec<String> {
+    E::value_variants()
+        .iter()
+        .filter_map(E::to_possible_value)
+        .map(|value| {
+            let aliases: Vec<&str> = value.get_name_and_aliases().skip(1).collect();
+            if aliases.is_empty() {
+                value.get_name().to_owned()
+            } else {
+                format!("{} (or {})", value.get_name(), aliases.join(", "))
+            }
+        })
+        .collect()
+}
+
+fn parse_flavour(s: &str) -> Result<Flavour, String> {
+    parse_choice(s, || {
+        format!(
+            "unknown runtime '{s}'; expected {}",
+            spellings::<Flavour>().join(", ")
+        )
+    })
+}
+
+fn parse_listeners(s: &str) -> Result<Listeners, String> {
+    parse_choice(s, || {
+        let names: Vec<String> = Listeners::value_variants()
+            .iter()
+            .filter_map(Listeners::to_possible_value)
+            .map(|value| value.get_name().to_owned())
+            .collect();
+        format!(
+            "unknown listener layout '{s}'; expected {}",
+            names.join(" or ")
+        )
+    })
 }
 
 /// A pipelined HTTP/1.1 server for the TechEmpower /plaintext and /json tests.
@@ -238,21 +267,19 @@ impl Config {
             .collect()
     }
 
-    /// A configuration with every default, listening on `127.0.0.1:0`; for tests.
-    pub fn for_tests(runtime: Flavour, workers: u16) -> Config {
+    /// A server reachable only from this machine, on 127.0.0.1 and an
+    /// ephemeral port (read back with
+    /// [`Server::local_addr`](crate::Server::local_addr)), with the given
+    /// runtime and worker count. Every other setting is what the command
+    /// line leaves it at without flags: its environment variable, else its
+    /// default. What an embedding program or a test wants when it starts a
+    /// server of its own next to others.
+    pub fn local(runtime: Flavour, workers: u16) -> Config {
         let mut config = Config::parse_from(["chopin", "--port", "0", "--bind", "127.0.0.1"]);
         config.runtime = runtime;
         config.workers = Some(workers);
         config
     }
-}
-
-fn parse_flavour(s: &str) -> Result<Flavour, String> {
-    s.parse()
-}
-
-fn parse_listeners(s: &str) -> Result<Listeners, String> {
-    s.parse()
 }
 
 /// Seconds as a positive decimal number (`10`, `0.5`).
@@ -295,7 +322,7 @@ mod tests {
     #[test]
     fn flavour_spellings() {
         for s in ["per-core", "PER-CORE", "current_thread", "current-thread"] {
-            assert_eq!(s.parse::<Flavour>(), Ok(Flavour::PerCore), "{s}");
+            assert_eq!(parse_flavour(s), Ok(Flavour::PerCore), "{s}");
         }
         for s in [
             "multithread",
@@ -303,10 +330,38 @@ mod tests {
             "Multi-Thread",
             "work-stealing",
         ] {
-            assert_eq!(s.parse::<Flavour>(), Ok(Flavour::Multithread), "{s}");
+            assert_eq!(parse_flavour(s), Ok(Flavour::Multithread), "{s}");
         }
-        let err = "fast".parse::<Flavour>().unwrap_err();
+        let err = parse_flavour("fast").unwrap_err();
         assert!(err.contains("'fast'") && err.contains("per-core") && err.contains("multithread"));
+        assert_eq!(
+            err,
+            "unknown runtime 'fast'; expected per-core (or per_core, percore, current_thread, \
+             current-thread), multithread (or multi_thread, multi-thread, work-stealing)"
+        );
+        // Every spelling the message lists is accepted, in any case.
+        for value in Flavour::value_variants() {
+            let value = value.to_possible_value().unwrap();
+            for spelling in value.get_name_and_aliases() {
+                let upper = spelling.to_ascii_uppercase();
+                assert!(parse_flavour(spelling).is_ok(), "{spelling}");
+                assert!(parse_flavour(&format!(" {upper} ")).is_ok(), "{upper}");
+            }
+        }
+    }
+
+    #[test]
+    fn listener_spellings() {
+        for s in ["per-worker", "PER_WORKER", " per_worker "] {
+            assert_eq!(parse_listeners(s), Ok(Listeners::PerWorker), "{s}");
+        }
+        for s in ["shared", "Single"] {
+            assert_eq!(parse_listeners(s), Ok(Listeners::Shared), "{s}");
+        }
+        assert_eq!(
+            parse_listeners("many").unwrap_err(),
+            "unknown listener layout 'many'; expected per-worker or shared"
+        );
     }
 
     #[test]

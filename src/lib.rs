@@ -3,9 +3,12 @@
 //!
 //! A request travels socket → [`connection`] (the I/O loop) →
 //! [`pipeline`] (answers every complete request in a buffer) → [`request`]
-//! (parses and validates one head; [`chunked`] skips a chunked body) →
-//! [`resources`] (the handler fills a response) → [`response`] (the
-//! encoder writes it).
+//! (parses and validates one head: `request/fast.rs` takes the shape nearly
+//! every client sends, `request/httparse_path.rs` everything else, with
+//! `request/version.rs` for versions httparse refuses; both judge targets
+//! and `Host` by `request/uri.rs` and field lines by `request/syntax.rs`;
+//! [`chunked`] skips a chunked body) → [`resources`] (the handler fills a
+//! response) → [`response`] (the encoder writes it).
 //! [`server`] sets up threads, runtimes and listeners for the two
 //! [`config::Flavour`]s and never touches request bytes; [`timer`] holds
 //! the few deadlines (timeouts, linger, drain) off the hot path.

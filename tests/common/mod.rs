@@ -72,7 +72,7 @@ pub fn tfb_request(path: &str, accept: &str) -> String {
 
 /// Starts an in-process server of `flavour` with two workers.
 pub fn start(flavour: Flavour) -> Server {
-    start_with(Config::for_tests(flavour, 2))
+    start_with(Config::local(flavour, 2))
 }
 
 pub fn start_with(config: Config) -> Server {
@@ -89,7 +89,7 @@ pub fn each_flavour(test: impl Fn(Flavour, SocketAddr)) {
 /// Like [`each_flavour`], with `tweak` applied to the configuration first.
 pub fn each_flavour_with(tweak: impl Fn(&mut Config), test: impl Fn(Flavour, SocketAddr)) {
     for flavour in FLAVOURS {
-        let mut config = Config::for_tests(flavour, 2);
+        let mut config = Config::local(flavour, 2);
         tweak(&mut config);
         let server = start_with(config);
         let addr = server.local_addr();
