@@ -8,7 +8,7 @@ use common::*;
 #[test]
 fn counts_add_up_to_the_requests_sent() {
     for flavour in FLAVOURS {
-        let mut config = chopin::Config::for_tests(flavour, 2);
+        let mut config = chopin::Config::local(flavour, 2);
         config.stats = true;
         let server = start_with(config);
         let addr = server.local_addr();
