@@ -58,6 +58,20 @@ pub struct Shared {
     pub shutdown: Shutdown,
 }
 
+#[cfg(test)]
+impl Shared {
+    /// A server's shared state with one-second timeouts, for unit tests.
+    pub(crate) fn for_unit_tests() -> Arc<Shared> {
+        Arc::new(Shared {
+            server: ServerField::new("test"),
+            header_timeout: Duration::from_secs(1),
+            body_timeout: Duration::from_secs(1),
+            idle_timeout: None,
+            shutdown: Shutdown::new(),
+        })
+    }
+}
+
 /// Per-thread buffers: every connection served by this thread uses them in
 /// turn, so their size is paid once per thread, not once per connection.
 struct Scratch {
@@ -511,14 +525,7 @@ mod tests {
             let stream = TcpStream::connect(listener.local_addr().unwrap())
                 .await
                 .unwrap();
-            let shared = Arc::new(Shared {
-                server: ServerField::new("test"),
-                header_timeout: Duration::from_secs(1),
-                body_timeout: Duration::from_secs(1),
-                idle_timeout: None,
-                shutdown: Shutdown::new(),
-            });
-            let future = serve(stream, shared, Timer::new().unwrap());
+            let future = serve(stream, Shared::for_unit_tests(), Timer::new().unwrap());
             let size = std::mem::size_of_val(&future);
             assert!(size <= 512, "connection future is {size} bytes");
         });

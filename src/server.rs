@@ -527,13 +527,7 @@ mod tests {
     /// listener: epoll refuses it (EPERM), as it would a broken socket.
     #[test]
     fn a_worker_that_cannot_register_its_listener_fails_the_start() {
-        let shared = Arc::new(Shared {
-            server: ServerField::new("test"),
-            header_timeout: Duration::from_secs(1),
-            body_timeout: Duration::from_secs(1),
-            idle_timeout: None,
-            shutdown: Shutdown::new(),
-        });
+        let shared = Shared::for_unit_tests();
         let good = StdListener::bind("127.0.0.1:0").unwrap();
         good.set_nonblocking(true).unwrap();
         // Non-blocking, as tokio requires of what it registers.

@@ -135,7 +135,6 @@ impl Table {
 /// The table: a header, one line per worker, a total; every line starts
 /// with `stats:` so it can be picked out of the server's stderr.
 fn render(rows: &[Row]) -> String {
-    let dash = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), |v| v.to_string());
     let mut out =
         String::from("stats: worker core accepted requests reads wakeups user_ms system_ms\n");
     let mut total = Row {
@@ -147,17 +146,7 @@ fn render(rows: &[Row]) -> String {
         cpu_ms: Some((0, 0)),
     };
     for (i, row) in rows.iter().enumerate() {
-        let _ = writeln!(
-            out,
-            "stats: {i} {} {} {} {} {} {} {}",
-            dash(row.core.map(|c| c as u64)),
-            row.accepted,
-            row.requests,
-            row.reads,
-            row.wakeups,
-            dash(row.cpu_ms.map(|c| c.0)),
-            dash(row.cpu_ms.map(|c| c.1)),
-        );
+        line(&mut out, &i.to_string(), row);
         total.accepted += row.accepted;
         total.requests += row.requests;
         total.reads += row.reads;
@@ -167,17 +156,25 @@ fn render(rows: &[Row]) -> String {
             _ => None,
         };
     }
+    line(&mut out, "total", &total);
+    out
+}
+
+/// One line of the table: `label`, then the row's numbers, `-` for what
+/// is not known.
+fn line(out: &mut String, label: &str, row: &Row) {
+    let dash = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), |v| v.to_string());
     let _ = writeln!(
         out,
-        "stats: total - {} {} {} {} {} {}",
-        total.accepted,
-        total.requests,
-        total.reads,
-        total.wakeups,
-        dash(total.cpu_ms.map(|c| c.0)),
-        dash(total.cpu_ms.map(|c| c.1)),
+        "stats: {label} {} {} {} {} {} {} {}",
+        dash(row.core.map(|c| c as u64)),
+        row.accepted,
+        row.requests,
+        row.reads,
+        row.wakeups,
+        dash(row.cpu_ms.map(|c| c.0)),
+        dash(row.cpu_ms.map(|c| c.1)),
     );
-    out
 }
 
 /// The calling thread's id, from the `/proc/thread-self` link

@@ -7,11 +7,9 @@
 mod common;
 
 use std::fs;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::process::Output;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::*;
 
@@ -26,37 +24,12 @@ const ENTRIES: [(&str, &str); 2] = [
 ];
 
 fn python3() -> bool {
-    let found = Command::new("python3")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        eprintln!("SKIPPED: python3 is not installed");
-    }
-    found
+    python3_or_skip("scripts/httparena-validate's and -export's tests")
 }
 
 /// Runs `python3 script args`, killing it if it runs past `limit`.
 fn run(script: &str, args: &[&str], limit: Duration) -> Output {
-    let mut child = Command::new("python3")
-        .arg(script)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn python3 {script}: {e}"));
-    let deadline = Instant::now() + limit;
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            break;
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
-    child.wait_with_output().unwrap()
+    run_python(script, args, limit)
 }
 
 fn printed(out: &Output) -> String {
@@ -88,13 +61,7 @@ fn httparena_validate_passes() {
             "{flavour}: scripts/httparena-validate failed\n{}",
             printed(&out)
         );
-        let last = stdout.lines().last().unwrap_or_default();
-        let (passed, failed) = last
-            .split_once(" passed, ")
-            .unwrap_or_else(|| panic!("last line {last:?}"));
-        assert!(passed.parse::<u32>().unwrap() > 0, "{last:?}");
-        assert_eq!(failed, "0 failed", "{stdout}");
-        assert!(!stdout.contains("FAIL"), "{stdout}");
+        assert_all_passed(&stdout);
     });
 }
 
@@ -104,11 +71,7 @@ fn httparena_validate_fails_without_a_server() {
     if !python3() {
         return;
     }
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = unused_port();
     let out = run(
         VALIDATE,
         &[

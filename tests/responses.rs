@@ -26,11 +26,7 @@ fn head(status: &str, server: &str, fields: &[&str], length: usize) -> String {
 fn exact(addr: SocketAddr, raw: &str, expected: &str, closes: bool) {
     let mut conn = Conn::open(addr);
     conn.send(raw);
-    let response = if raw.starts_with("HEAD ") {
-        conn.head_response()
-    } else {
-        conn.response()
-    };
+    let response = answer_to(&mut conn, raw);
     assert_eq!(
         String::from_utf8(mask_dates(&response.raw)).unwrap(),
         expected,
@@ -41,6 +37,15 @@ fn exact(addr: SocketAddr, raw: &str, expected: &str, closes: bool) {
         conn.expect_close();
     } else {
         conn.assert_alive();
+    }
+}
+
+/// Reads the response to `raw`, which has no body if `raw` is a HEAD.
+fn answer_to(conn: &mut Conn, raw: &str) -> Response {
+    if raw.starts_with("HEAD ") {
+        conn.head_response()
+    } else {
+        conn.response()
     }
 }
 
@@ -157,21 +162,12 @@ fn pipelined_answers_are_each_exact() {
         conn.send(requests.concat());
         let mut batch = Vec::new();
         for raw in &requests {
-            let response = if raw.starts_with("HEAD ") {
-                conn.head_response()
-            } else {
-                conn.response()
-            };
-            batch.push(mask_dates(&response.raw));
+            batch.push(mask_dates(&answer_to(&mut conn, raw).raw));
         }
         for (raw, answered) in requests.iter().zip(&batch) {
             let mut alone = Conn::open(addr);
             alone.send(raw);
-            let response = if raw.starts_with("HEAD ") {
-                alone.head_response()
-            } else {
-                alone.response()
-            };
+            let response = answer_to(&mut alone, raw);
             assert_eq!(
                 String::from_utf8_lossy(answered),
                 String::from_utf8_lossy(&mask_dates(&response.raw)),

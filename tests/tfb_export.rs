@@ -8,15 +8,16 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
+
+mod common;
+
+use common::{python3_or_skip, run_python};
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/tfb-export");
 
 fn python3() -> bool {
-    let found = Command::new("python3").arg("--version").output().is_ok();
-    if !found {
-        eprintln!("SKIPPED: python3 is not installed");
-    }
-    found
+    python3_or_skip("scripts/tfb-export's tests")
 }
 
 fn export_dir(name: &str) -> PathBuf {
@@ -26,11 +27,7 @@ fn export_dir(name: &str) -> PathBuf {
 }
 
 fn run(args: &[&str]) -> std::process::Output {
-    Command::new("python3")
-        .arg(SCRIPT)
-        .args(args)
-        .output()
-        .expect("run python3 scripts/tfb-export")
+    run_python(SCRIPT, args, Duration::from_secs(60))
 }
 
 /// Every file under `dir`, as paths relative to it.

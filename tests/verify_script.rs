@@ -3,47 +3,20 @@
 
 mod common;
 
-use std::net::TcpListener;
-use std::process::{Command, Output, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::process::Output;
+use std::time::Duration;
 
 use common::*;
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/verify");
 
 fn python3() -> bool {
-    let found = Command::new("python3")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        skip("scripts/verify's tests", "python3 is not installed");
-    }
-    found
+    python3_or_skip("scripts/verify's tests")
 }
 
 /// Runs scripts/verify with `args`, killing it if it runs past 60 s.
 fn verify(args: &[&str]) -> Output {
-    let mut child = Command::new("python3")
-        .arg(SCRIPT)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn python3 scripts/verify");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            break;
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
-    child.wait_with_output().unwrap()
+    run_python(SCRIPT, args, Duration::from_secs(60))
 }
 
 #[test]
@@ -62,13 +35,7 @@ fn verify_script_passes() {
             Some(0),
             "{flavour}: scripts/verify failed\n{stdout}{stderr}"
         );
-        let last = stdout.lines().last().unwrap_or_default();
-        let (passed, failed) = last
-            .split_once(" passed, ")
-            .unwrap_or_else(|| panic!("last line {last:?}"));
-        assert!(passed.parse::<u32>().unwrap() > 0, "{last:?}");
-        assert_eq!(failed, "0 failed", "{stdout}");
-        assert!(!stdout.contains("FAIL"), "{stdout}");
+        assert_all_passed(&stdout);
     });
 }
 
@@ -78,11 +45,7 @@ fn verify_script_fails_without_a_server() {
     if !python3() {
         return;
     }
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = unused_port();
     let out = verify(&[
         "--url",
         &format!("http://127.0.0.1:{port}"),

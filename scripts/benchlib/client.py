@@ -60,19 +60,11 @@ def validate(port, test, pipelined=2, timeout_s=10.0):
     req = build_request(test) * pipelined
     s = socket.create_connection((HOST, port), timeout=timeout_s)
     try:
-        s.sendall(req)
-        buf = bytearray()
-        deadline = time.monotonic() + timeout_s
-        resps = []
-        while len(resps) < pipelined and time.monotonic() < deadline:
-            data = s.recv(65536)
-            if not data:
-                problems.append(f"{test}: connection closed after {len(resps)} responses")
-                break
-            buf += data
-            _, resps = parse_responses(buf)
+        resps, closed = _exchange(s, req, pipelined, timeout_s)
     finally:
         s.close()
+    if closed:
+        problems.append(f"{test}: connection closed after {len(resps)} responses")
     body, ctype = EXPECTED_BODY[test]
     for status, headers, rbody in resps:
         if status != 200:

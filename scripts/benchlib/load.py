@@ -11,12 +11,12 @@ import subprocess
 import time
 
 from .common import (STATE, FD_MARGIN, FLOORS, CLK_TCK, HOST, LONG_LEVEL_CONNECTIONS,
-                     PRIMER_CONNECTIONS, SCRIPTS, WARMUP_CONNECTIONS, WRK_TIMEOUT_S, log)
+                     PRIMER_CONNECTIONS, SCRIPTS, WARMUP_CONNECTIONS, WRK_TIMEOUT_S, die, log)
 from . import client, stats as statsmod
 from .isolation import CpuQuota, QuotaError, throttle_delta
 from .servers import (Server, fd_advice, is_chopin, pick_port, raise_fd_limit,
                       read_proc_stat, read_proc_status, server_argv, stats_flag)
-from .shapes import FALLBACK_PIPELINE_LUA, TESTS
+from .shapes import TESTS
 
 _UNITS_US = {"us": 1.0, "ms": 1e3, "s": 1e6, "m": 60e6, "h": 3600e6}
 
@@ -177,11 +177,7 @@ def _lua_path(args, name):
         return name
     path = os.path.join(SCRIPTS, "pipeline.lua")
     if not os.path.exists(path):
-        path = os.path.join(args.out, "pipeline.lua")
-        if not os.path.exists(path):
-            with open(path, "w") as f:
-                f.write(FALLBACK_PIPELINE_LUA)
-            log(f"bench: scripts/pipeline.lua missing; using TFB's pipeline script at {path}")
+        die(f"{path} is missing: it is TFB's pipeline script, part of this repository")
     return path
 
 

@@ -19,22 +19,6 @@ EXPECTED_BODY = {
     "json": (b'{"message":"Hello, World!"}', "application/json"),
 }
 
-# The TFB pipeline script, used only when scripts/pipeline.lua is missing.
-FALLBACK_PIPELINE_LUA = """\
-init = function(args)
-  local r = {}
-  local depth = tonumber(args[1]) or 1
-  for i = 1, depth do
-    r[i] = wrk.format()
-  end
-  req = table.concat(r)
-end
-
-request = function()
-  return req
-end
-"""
-
 HTTPARENA_LUA = os.path.join(SCRIPTS, "httparena.lua")
 # Connections of HttpArena's limited-conn profile live this many requests.
 LIMITED_CONN_REQUESTS = 10

@@ -565,3 +565,69 @@ pub fn check_response_reader() {
         b"X\r\nDate: <date>\r\n\r\n".to_vec()
     );
 }
+
+// ---------------------------------------------------------------------------
+// The repository's Python scripts
+// ---------------------------------------------------------------------------
+
+/// Whether python3 runs here; when it does not, the test `what` is skipped
+/// ([`skip`]: a failure under `CHOPIN_TEST_NO_SKIP`).
+pub fn python3_or_skip(what: &str) -> bool {
+    let found = std::process::Command::new("python3")
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        skip(what, "python3 is not installed");
+    }
+    found
+}
+
+/// Runs `python3 script args` and returns its output; killed if it runs
+/// past `limit` (its output then ends where it was stopped).
+pub fn run_python(script: &str, args: &[&str], limit: Duration) -> std::process::Output {
+    let child = std::process::Command::new("python3")
+        .arg(script)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn python3 {script}: {e}"));
+    let pid = child.id() as i32;
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        let output = child.wait_with_output();
+        let _ = done_tx.send(());
+        output
+    });
+    if done_rx.recv_timeout(limit).is_err() {
+        // SAFETY: `kill` with a pid this test spawned and has not reaped
+        // (the waiter thread reaps it only after it exits).
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    waiter.join().unwrap().unwrap()
+}
+
+/// A checking script's report: its last line is `N passed, 0 failed` with
+/// N > 0, and no line says FAIL.
+pub fn assert_all_passed(stdout: &str) {
+    let last = stdout.lines().last().unwrap_or_default();
+    let (passed, failed) = last
+        .split_once(" passed, ")
+        .unwrap_or_else(|| panic!("last line {last:?}"));
+    assert!(passed.parse::<u32>().unwrap() > 0, "{last:?}");
+    assert_eq!(failed, "0 failed", "{stdout}");
+    assert!(!stdout.contains("FAIL"), "{stdout}");
+}
+
+/// A port on 127.0.0.1 that nothing listens on: bound, then released.
+pub fn unused_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
