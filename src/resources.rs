@@ -13,8 +13,9 @@ use crate::request::{Body, Method};
 use crate::response::HeaderName;
 use crate::response::{BodyBuffer, Response, Status, ALLOW, CONTENT_TYPE};
 
-/// Defines [`Route`] from the table: one variant per resource plus
-/// `NotFound`, with its path, its `Allow` value and its handler. A `match`
+/// Defines [`Route`] from the table: one variant per resource (plus
+/// `Server` and `NotFound`), with its path, methods, `Allow` value and
+/// handler. A `match`
 /// rather than a table of function pointers: the handler of a route known
 /// at compile time is inlined into the pipeline's loop.
 macro_rules! resources {
