@@ -151,40 +151,12 @@ impl Pipeline {
     ) -> WithBody {
         let (head, after) = input.split_at(req.head_len);
         let mut decoded = BodyBuffer::new();
-        let (body, used): (&[u8], usize) = match req.body {
-            Body::Length(len) if len > MAX_BODY_BYTES as u64 => {
-                refuse(out, encoder, Status::ContentTooLarge);
+        let (body, used) = match whole_body(req.body, after, &mut decoded) {
+            Ok(Some(read)) => read,
+            Ok(None) => return WithBody::Unfinished,
+            Err(status) => {
+                refuse(out, encoder, status);
                 return WithBody::Closed;
-            }
-            Body::Length(len) => match after.get(..len as usize) {
-                Some(body) => (body, body.len()),
-                None => return WithBody::Unfinished,
-            },
-            Body::Chunked => {
-                let mut over = false;
-                let progress = Chunked::default().decode(after, &mut |data| {
-                    over |= std::io::Write::write_all(&mut decoded, data).is_err();
-                    !over
-                });
-                match progress {
-                    _ if over => {
-                        refuse(out, encoder, Status::ContentTooLarge);
-                        return WithBody::Closed;
-                    }
-                    Progress::Done(used) => (decoded.as_bytes(), used),
-                    // A chunked body of many empty extensions or trailer
-                    // lines could grow without bound: its framing may take
-                    // as many bytes as a head.
-                    Progress::More(_) if after.len() >= MAX_HEAD_BYTES => {
-                        refuse(out, encoder, Status::ContentTooLarge);
-                        return WithBody::Closed;
-                    }
-                    Progress::More(_) => return WithBody::Unfinished,
-                    Progress::Invalid | Progress::Stopped => {
-                        refuse(out, encoder, Status::BadRequest);
-                        return WithBody::Closed;
-                    }
-                }
             }
         };
         let answer = Answer::to(req, true);
@@ -249,6 +221,37 @@ fn body_here(req: &Request, after: &[u8]) -> bool {
     match req.body {
         Body::Length(len) => len <= after.len() as u64,
         Body::Chunked => false,
+    }
+}
+
+/// The body framed by `body` at the start of `after`, and the bytes its
+/// framing took: `Ok(None)` while it is not all here; the status to refuse
+/// it with when it is over [`MAX_BODY_BYTES`] (413) or not a chunked body
+/// (400). A chunked body is decoded into `decoded`.
+fn whole_body<'a>(
+    body: Body,
+    after: &'a [u8],
+    decoded: &'a mut BodyBuffer,
+) -> Result<Option<(&'a [u8], usize)>, Status> {
+    match body {
+        Body::Length(len) if len > MAX_BODY_BYTES as u64 => Err(Status::ContentTooLarge),
+        Body::Length(len) => Ok(after.get(..len as usize).map(|body| (body, body.len()))),
+        Body::Chunked => {
+            let progress = Chunked::default().decode(after, &mut |data| {
+                std::io::Write::write_all(&mut *decoded, data).is_ok()
+            });
+            match progress {
+                Progress::Done(used) => Ok(Some((decoded.as_bytes(), used))),
+                // The data would not fit in `decoded`.
+                Progress::Stopped => Err(Status::ContentTooLarge),
+                // A chunked body of many empty extensions or trailer lines
+                // could grow without bound: its framing may take as many
+                // bytes as a head.
+                Progress::More(_) if after.len() >= MAX_HEAD_BYTES => Err(Status::ContentTooLarge),
+                Progress::More(_) => Ok(None),
+                Progress::Invalid => Err(Status::BadRequest),
+            }
+        }
     }
 }
 
