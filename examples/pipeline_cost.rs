@@ -10,7 +10,8 @@
 //! thousand instructions; run twice with different counts to subtract it).
 
 use chopin::date::DateCache;
-use chopin::pipeline::Pipeline;
+use chopin::pipeline::{Buffers, Context, Pipeline};
+use chopin::resources::Data;
 use chopin::response::{Encoder, ServerField};
 
 const ACCEPT_PLAINTEXT: &str =
@@ -35,14 +36,17 @@ fn main() {
     let server = ServerField::new("chopin");
     let mut date = DateCache::new();
     let mut pipeline = Pipeline::new();
-    let mut out = Vec::with_capacity(64 * 1024);
+    let data = Data::default();
+    let mut bufs = Buffers::default();
+    bufs.out.reserve(64 * 1024);
     let mut bytes = 0;
     for _ in 0..batches {
-        out.clear();
+        bufs.out.clear();
         let encoder = Encoder::new(&server, date.refresh());
-        let answered = pipeline.answer(batch.as_bytes(), &mut out, &encoder);
+        let cx = Context::new(&encoder, &data, 1 << 20);
+        let answered = pipeline.answer(batch.as_bytes(), &mut bufs, &cx);
         assert_eq!(answered.consumed, batch.len());
-        bytes += out.len();
+        bytes += bufs.out.len();
     }
     println!("{} requests, {bytes} response bytes", batches * 16);
 }

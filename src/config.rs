@@ -201,6 +201,31 @@ pub struct Config {
     #[arg(long, env = "CHOPIN_IDLE_TIMEOUT", allow_negative_numbers = true,
           value_parser = parse_seconds)]
     pub idle_timeout: Option<Duration>,
+
+    /// Largest request body read for a handler (POST /echo, /baseline11),
+    /// in bytes, or with a suffix k, m (KiB, MiB); a larger one gets 413
+    /// and the connection closes.
+    #[arg(long, env = "CHOPIN_MAX_BODY", default_value = "1m", value_parser = parse_bytes)]
+    pub max_body: usize,
+
+    /// The items GET /json/{count} serves (HttpArena's dataset.json), read
+    /// once at start; without the file that route answers 404.
+    #[arg(long, env = "CHOPIN_DATASET", default_value = "/data/dataset.json")]
+    pub dataset: std::path::PathBuf,
+
+    /// A second port that serves the same HTTP/1.1 over TLS 1.3 (HttpArena:
+    /// 8081); none unless given. 0 takes a free port, named at start.
+    #[arg(long, env = "CHOPIN_TLS_PORT")]
+    pub tls_port: Option<u16>,
+
+    /// The PEM certificate chain for --tls-port, leaf first.
+    #[arg(long, env = "CHOPIN_TLS_CERT", default_value = "/certs/server.crt")]
+    pub tls_cert: std::path::PathBuf,
+
+    /// The PEM private key for --tls-port: RSA or ECDSA, PKCS#8, PKCS#1 or
+    /// SEC1.
+    #[arg(long, env = "CHOPIN_TLS_KEY", default_value = "/certs/server.key")]
+    pub tls_key: std::path::PathBuf,
 }
 
 /// Environment variables that start with `CHOPIN_` but are no flag's: read
@@ -298,6 +323,42 @@ fn parse_seconds(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// Largest `--max-body`: bodies are kept in memory whole.
+const MAX_MAX_BODY: usize = 1024 * 1024 * 1024;
+
+/// A size in bytes: a decimal number, optionally followed by `k` or `m`
+/// (KiB, MiB; any case, `kib`/`mib` too), at most 1 GiB.
+fn parse_bytes(s: &str) -> Result<usize, String> {
+    let text = s.trim().to_ascii_lowercase();
+    let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text.as_str(), ""),
+    };
+    let unit = match unit {
+        "" | "b" => 1,
+        "k" | "kib" => 1024,
+        "m" | "mib" => 1024 * 1024,
+        _ => {
+            return Err(format!(
+                "'{s}' is not a size; expected bytes, or a number with k or m (KiB, MiB)"
+            ))
+        }
+    };
+    let bytes = digits
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit))
+        .ok_or_else(|| {
+            format!("'{s}' is not a size; expected bytes, or a number with k or m (KiB, MiB)")
+        })?;
+    if bytes > MAX_MAX_BODY {
+        return Err(format!(
+            "'{s}' is out of range; expected at most 1 GiB (1024m)"
+        ));
+    }
+    Ok(bytes)
+}
+
 /// The `Server` header value is copied verbatim into every response, so it
 /// must be a valid field value: visible ASCII and inner spaces only.
 fn parse_server_name(s: &str) -> Result<String, String> {
@@ -362,6 +423,18 @@ mod tests {
             parse_listeners("many").unwrap_err(),
             "unknown listener layout 'many'; expected per-worker or shared"
         );
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_bytes("0"), Ok(0));
+        assert_eq!(parse_bytes("1048576"), Ok(1 << 20));
+        assert_eq!(parse_bytes("1m"), Ok(1 << 20));
+        assert_eq!(parse_bytes(" 64KiB "), Ok(64 << 10));
+        assert_eq!(parse_bytes("1024M"), Ok(1 << 30));
+        for bad in ["", "-1", "1.5m", "1g", "m", "1025m", "99999999999999999999"] {
+            assert!(parse_bytes(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -27,11 +27,13 @@ use tokio::io::Interest;
 use tokio::net::TcpStream;
 
 use crate::date::DateCache;
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Buffers, Context as Answering, Pipeline};
+use crate::resources::Data;
 use crate::response::{Encoder, ServerField};
 use crate::shutdown::Shutdown;
 use crate::stats::WorkerStats;
 use crate::timer::Timer;
+use crate::tls::{Received, Tls, MAX_RECORD};
 
 /// Bytes read per `read` call. 16 pipelined TFB requests are ~2.7 KB; a
 /// bigger batch only raises the output a single read can produce.
@@ -55,7 +57,20 @@ pub struct Shared {
     /// How long a request body may go without a read that takes some of it.
     pub body_timeout: Duration,
     pub idle_timeout: Option<Duration>,
+    /// Largest request body read for a handler (`--max-body`).
+    pub max_body: usize,
+    /// What the handlers serve from (the dataset).
+    pub data: Data,
+    /// The TLS configuration, with `--tls-port`.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
     pub shutdown: Shutdown,
+}
+
+/// What carries a connection's bytes: the same loop serves both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    Plain,
+    Tls,
 }
 
 #[cfg(test)]
@@ -67,6 +82,9 @@ impl Shared {
             header_timeout: Duration::from_secs(1),
             body_timeout: Duration::from_secs(1),
             idle_timeout: None,
+            max_body: 1024 * 1024,
+            data: Data::default(),
+            tls: None,
             shutdown: Shutdown::new(),
         })
     }
@@ -76,7 +94,12 @@ impl Shared {
 /// turn, so their size is paid once per thread, not once per connection.
 struct Scratch {
     input: Box<[u8]>,
-    output: Vec<u8>,
+    buffers: Buffers,
+    /// TLS connections' ciphertext: what a read brought, after the kept
+    /// start of an unfinished record; allocated by the first TLS read.
+    cipher: Vec<u8>,
+    /// TLS connections' output records, handshake and answers.
+    records: Vec<u8>,
     date: DateCache,
     /// This thread's counters, with `--stats`.
     stats: Option<Arc<WorkerStats>>,
@@ -85,7 +108,12 @@ struct Scratch {
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch {
         input: vec![0; READ_BYTES + crate::request::MAX_HEAD_BYTES].into_boxed_slice(),
-        output: Vec::with_capacity(READ_BYTES),
+        buffers: Buffers {
+            out: Vec::with_capacity(READ_BYTES),
+            ..Buffers::default()
+        },
+        cipher: Vec::new(),
+        records: Vec::new(),
         date: DateCache::new(),
         stats: None,
     });
@@ -129,6 +157,25 @@ pub struct Connection {
     writer: bool,
     /// In [`Connection::close_gracefully`]: registered until the end.
     lingering: bool,
+    /// `unread` holds requests the pipeline left for the next step, having
+    /// written its budget of output ([`crate::pipeline::OUTPUT_BUDGET`]):
+    /// they are answered without waiting for the socket.
+    more: bool,
+    /// The TLS session, on `--tls-port`: boxed, so that a plain
+    /// connection's future pays one pointer for it.
+    tls: Option<Box<Tls>>,
+}
+
+/// What a TLS read brought.
+enum TlsRead {
+    /// This many bytes of plaintext (0 in a handshake).
+    Plaintext(usize),
+    /// The last plaintext: the peer sent `close_notify`.
+    PeerClosed(usize),
+    /// The socket had nothing.
+    Nothing,
+    /// The peer closed the socket.
+    Eof,
 }
 
 /// What one read-and-answer step left the connection to do.
@@ -141,7 +188,22 @@ enum Step {
 
 /// Serves one connection until it closes; never returns an error because
 /// nobody above could act on it: the socket is simply dropped.
-pub async fn serve(stream: TcpStream, shared: Arc<Shared>, timer: Arc<Timer>) {
+pub async fn serve(
+    stream: TcpStream,
+    transport: Transport,
+    shared: Arc<Shared>,
+    timer: Arc<Timer>,
+) {
+    let tls = match (transport, &shared.tls) {
+        (Transport::Plain, _) => None,
+        (Transport::Tls, Some(config)) => match Tls::new(config) {
+            Ok(tls) => Some(tls),
+            Err(_) => return,
+        },
+        (Transport::Tls, None) => return,
+    };
+    // The handshake must end within the header timeout.
+    let read_deadline = tls.as_ref().map(|_| Instant::now() + shared.header_timeout);
     let mut conn = Connection {
         stream,
         shared,
@@ -150,9 +212,11 @@ pub async fn serve(stream: TcpStream, shared: Arc<Shared>, timer: Arc<Timer>) {
         unread: Vec::new(),
         unsent: Vec::new(),
         unsent_at: 0,
-        read_deadline: None,
+        read_deadline,
         writer: false,
         lingering: false,
+        more: false,
+        tls,
     };
     if let Ok(Step::Close) = conn.run().await {
         conn.close_gracefully().await;
@@ -163,8 +227,13 @@ impl Connection {
     async fn run(&mut self) -> io::Result<Step> {
         let mut was_reading = true;
         loop {
-            // The written part of `unsent` counts: it is memory held too.
-            let reading = self.unsent.len() < MAX_UNSENT_BYTES;
+            let stopping = self.shared.shutdown.has_begun();
+            // The written part of `unsent` counts: it is memory held too;
+            // so are the answers the pipeline holds back. Once the stop has
+            // begun, nothing new is read: held answers are still written
+            // as they fall due, within the drain's bound.
+            let held = self.pipeline.held_bytes();
+            let reading = !stopping && self.unsent.len() + held < MAX_UNSENT_BYTES;
             // While we are not reading, an unfinished head or body cannot
             // progress: its clock restarts when reading resumes.
             if reading && !was_reading && self.read_deadline.is_some() {
@@ -176,24 +245,25 @@ impl Connection {
                 self.read_deadline = Some(Instant::now() + timeout);
             }
             was_reading = reading;
-            let (readable, writable) = match self.deadline(reading) {
-                None => self.wait(reading).await?,
-                Some(deadline) => self
-                    .timer
-                    .timeout_at(deadline, poll_fn(|cx| self.poll_ready(cx, reading)))
-                    .await
-                    .ok_or(io::ErrorKind::TimedOut)??,
-            };
-            if writable {
-                self.flush_unsent()?;
-            }
-            let step = if readable {
-                self.read_and_answer()?
+            let step = if self.more && reading {
+                // Requests are waiting in `unread`: answered without a wait
+                // for the socket, after a look at tokio's cooperative budget
+                // so that a client with a deep backlog yields like any other.
+                tokio::task::consume_budget().await;
+                self.answer(false)?
             } else {
-                Step::Open
+                let (readable, writable, due) = self.wait_for_something(reading).await?;
+                if writable {
+                    self.flush_unsent()?;
+                }
+                if readable || due {
+                    self.answer(readable)?
+                } else {
+                    Step::Open
+                }
             };
             if matches!(step, Step::Close)
-                || (self.unsent.is_empty() && self.shared.shutdown.has_begun())
+                || (stopping && self.unsent.is_empty() && !self.pipeline.holds())
             {
                 return Ok(Step::Close);
             }
@@ -201,6 +271,34 @@ impl Connection {
             // cooperative budget each time it finds the socket ready, so a
             // client that keeps the buffer full is made to yield like any
             // other task (a short read cleared readiness: the next wait parks).
+        }
+    }
+
+    /// Waits until the socket may be readable (when `reading`) or writable
+    /// (when output is waiting), or a held answer falls due; returns which.
+    /// Fails with `TimedOut` when an unfinished head or body, or an idle
+    /// connection, has run out of time.
+    async fn wait_for_something(&self, reading: bool) -> io::Result<(bool, bool, bool)> {
+        let due = self.pipeline.next_due();
+        let close_at = self.close_at(reading);
+        let deadline = match (close_at, due) {
+            (None, None) => {
+                let (readable, writable) = self.wait(reading).await?;
+                return Ok((readable, writable, false));
+            }
+            (Some(at), None) | (None, Some(at)) => at,
+            (Some(close_at), Some(due)) => close_at.min(due),
+        };
+        let ready = self
+            .timer
+            .timeout_at(deadline, poll_fn(|cx| self.poll_ready(cx, reading)))
+            .await;
+        match ready {
+            Some(ready) => ready.map(|(readable, writable)| (readable, writable, false)),
+            // The deadline that passed: a held answer's (answered), or the
+            // connection's (closed).
+            None if due == Some(deadline) => Ok((false, false, true)),
+            None => Err(io::ErrorKind::TimedOut.into()),
         }
     }
 
@@ -264,13 +362,17 @@ impl Connection {
         }
     }
 
-    /// The one step of the hot path: read into the scratch buffer, answer
-    /// every complete request, write all answers in one write.
-    fn read_and_answer(&mut self) -> io::Result<Step> {
+    /// The one step of the hot path: read into the scratch buffer (when
+    /// `read`), answer every complete request, write all answers in one
+    /// write. Without `read` it answers what is kept: requests left over
+    /// from the last step, or held answers that have fallen due.
+    fn answer(&mut self, read: bool) -> io::Result<Step> {
         SCRATCH.with_borrow_mut(|scratch| {
             let Scratch {
                 input,
-                output,
+                buffers,
+                cipher,
+                records,
                 date,
                 stats,
             } = scratch;
@@ -280,22 +382,55 @@ impl Connection {
             if kept > 0 {
                 input[..kept].copy_from_slice(&self.unread);
             }
-            let read = match self.read(&mut input[kept..]) {
-                Ok(0) => return Ok(Step::Close),
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Step::Open),
-                Err(e) => return Err(e),
+            let mut peer_closed = false;
+            records.clear();
+            let read = if !read {
+                0
+            } else if self.tls.is_none() {
+                match self.read(&mut input[kept..]) {
+                    Ok(0) => return Ok(Step::Close),
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Step::Open),
+                    Err(e) => return Err(e),
+                }
+            } else {
+                match self.read_tls(&mut input[kept..], cipher, records)? {
+                    TlsRead::Plaintext(n) => n,
+                    TlsRead::PeerClosed(n) => {
+                        peer_closed = true;
+                        n
+                    }
+                    TlsRead::Nothing => return Ok(Step::Open),
+                    TlsRead::Eof => return Ok(Step::Close),
+                }
             };
             let input = &input[..kept + read];
 
-            output.clear();
+            buffers.out.clear();
             let encoder = Encoder::new(&self.shared.server, date.refresh());
-            let answered = self.pipeline.answer(input, output, &encoder);
+            let context = Answering::new(&encoder, &self.shared.data, self.shared.max_body);
+            let answered = self.pipeline.answer(input, buffers, &context);
             if let Some(stats) = stats {
                 stats.read(encoder.written());
             }
+            self.more = answered.more;
             self.keep_unread(&input[answered.consumed..], answered.consumed > 0);
+            let close = answered.close || peer_closed;
 
+            let output: &[u8] = match &mut self.tls {
+                None => &buffers.out,
+                Some(tls) => {
+                    tls.send(&buffers.out, close && !tls.handshaking(), records)?;
+                    if tls.handshaking() {
+                        self.read_deadline
+                            .get_or_insert(Instant::now() + self.shared.header_timeout);
+                    } else if !tls.kept().is_empty() && self.read_deadline.is_none() {
+                        // An unfinished record is an unfinished head.
+                        self.read_deadline = Some(Instant::now() + self.shared.header_timeout);
+                    }
+                    records
+                }
+            };
             if self.unsent.is_empty() {
                 let written = self.write(output)?;
                 if written < output.len() {
@@ -305,13 +440,51 @@ impl Connection {
                 self.unsent.extend_from_slice(output);
                 self.flush_unsent()?;
             }
+            buffers.shrink();
+            if records.capacity() > Buffers::KEEP {
+                *records = Vec::new();
+            }
             self.track_writer();
-            Ok(if answered.close {
-                Step::Close
-            } else {
-                Step::Open
-            })
+            Ok(if close { Step::Close } else { Step::Open })
         })
+    }
+
+    /// One TLS read: ciphertext from the socket into `cipher` after the
+    /// kept start of an unfinished record, its plaintext into `plain`,
+    /// handshake records and alerts into `records`. Reads no more than
+    /// `plain` can hold once decrypted (plaintext is never longer than its
+    /// records).
+    #[inline(never)]
+    fn read_tls(
+        &mut self,
+        plain: &mut [u8],
+        cipher: &mut Vec<u8>,
+        records: &mut Vec<u8>,
+    ) -> io::Result<TlsRead> {
+        if cipher.is_empty() {
+            *cipher = vec![0; READ_BYTES + MAX_RECORD];
+        }
+        let tls = self.tls.as_ref().expect("a TLS connection");
+        let kept = tls.kept().len();
+        cipher[..kept].copy_from_slice(tls.kept());
+        let room = plain.len().min(cipher.len()).saturating_sub(kept);
+        let n = match self.read(&mut cipher[kept..kept + room]) {
+            Ok(0) => return Ok(TlsRead::Eof),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(TlsRead::Nothing),
+            Err(e) => return Err(e),
+        };
+        let tls = self.tls.as_mut().expect("a TLS connection");
+        let (got, received) = tls.receive(&mut cipher[..kept + n], plain, records);
+        match received {
+            Received::Open => Ok(TlsRead::Plaintext(got)),
+            Received::PeerClosed => Ok(TlsRead::PeerClosed(got)),
+            Received::Failed => {
+                // The alert says why; then the connection goes.
+                let _ = self.write(records);
+                Err(io::ErrorKind::InvalidData.into())
+            }
+        }
     }
 
     /// Reads once, with rustix's `recv`: the same `recvfrom` syscall as
@@ -428,19 +601,23 @@ impl Connection {
         }
     }
 
-    /// The time by which something must happen, if any: the unfinished
-    /// head's or body's deadline while reading, else the idle timeout when
-    /// one is configured.
-    fn deadline(&self, reading: bool) -> Option<Instant> {
+    /// The time by which the connection closes unless something happens,
+    /// if any: the unfinished head's or body's deadline while reading,
+    /// else the idle timeout when one is configured and nothing is held.
+    fn close_at(&self, reading: bool) -> Option<Instant> {
         let unfinished = if reading { self.read_deadline } else { None };
-        unfinished.or_else(|| self.shared.idle_timeout.map(|idle| Instant::now() + idle))
+        unfinished.or_else(|| {
+            let idle = self.shared.idle_timeout?;
+            (!self.pipeline.holds()).then(|| Instant::now() + idle)
+        })
     }
 
     fn track_writer(&mut self) {
         if self.lingering {
             return;
         }
-        let writing = !self.unsent.is_empty();
+        // Held answers are started responses too: a stop waits for them.
+        let writing = !self.unsent.is_empty() || self.pipeline.holds();
         if writing != self.writer {
             self.writer = writing;
             if writing {
@@ -525,7 +702,12 @@ mod tests {
             let stream = TcpStream::connect(listener.local_addr().unwrap())
                 .await
                 .unwrap();
-            let future = serve(stream, Shared::for_unit_tests(), Timer::new().unwrap());
+            let future = serve(
+                stream,
+                Transport::Plain,
+                Shared::for_unit_tests(),
+                Timer::new().unwrap(),
+            );
             let size = std::mem::size_of_val(&future);
             assert!(size <= 512, "connection future is {size} bytes");
         });

@@ -16,16 +16,20 @@
 pub mod chunked;
 pub mod config;
 pub mod connection;
+pub mod dataset;
 pub mod date;
+pub mod http;
 pub mod pipeline;
 pub mod request;
 pub mod resources;
 pub mod response;
+pub mod router;
 pub mod scan;
 pub mod server;
 pub mod shutdown;
 pub mod stats;
 pub mod timer;
+pub mod tls;
 
 pub use config::{Config, Flavour};
 pub use server::Server;

@@ -4,7 +4,8 @@
 //! adds what RFC 9112 asks of a server on top of it (exactly one `Host` in
 //! HTTP/1.1, body framing from `Content-Length` / `Transfer-Encoding`,
 //! connection persistence) and reduces the request to the little the router
-//! needs. Nothing here touches a socket.
+//! needs: the method and where the target is. Nothing here touches a socket,
+//! and nothing here knows which paths this server serves.
 //!
 //! [`parse`] tries two paths that give one answer: [`fast`] takes the shape
 //! nearly every client sends, [`httparse_path`] everything else, with
@@ -35,37 +36,19 @@ pub const MAX_HEADERS: usize = 100;
 /// buffered up to [`MAX_HEAD_BYTES`] and answered as a long target's 414.
 pub const MAX_METHOD_BYTES: usize = 32;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Method {
-    Get,
-    Head,
-    /// `POST`: served where a resource takes it (`/baseline11`), else like
-    /// [`Method::NotAllowed`].
-    Post,
-    /// `OPTIONS`: answered for the server as a whole (`OPTIONS *`); on a
-    /// resource, like [`Method::NotAllowed`].
-    Options,
-    /// A method RFC 9110 (or PATCH's RFC 5789) defines that this server
-    /// does not serve: 405 with `Allow` on known routes (RFC 9110 15.5.6).
-    NotAllowed,
-    /// A method this server implements on no resource: a token it does not
-    /// recognise (methods are case-sensitive, so `get` is one), or
-    /// `CONNECT`, since this server is no proxy. 501 on any route (RFC 9110
-    /// 9.1, 15.6.2).
-    NotImplemented,
-}
-
-pub use crate::resources::Route;
+pub use crate::http::{Framing, Method, Target};
 
 /// What a valid request head asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Request {
     pub method: Method,
-    pub route: Route,
+    /// Where the target's path and query are in the head; the router
+    /// ([`crate::router`]) decides what they name.
+    pub target: Target,
     /// Bytes of the head, up to and including the blank line.
     pub head_len: usize,
-    /// How the body that follows the head is framed; it is skipped.
-    pub body: Body,
+    /// How the body that follows the head is framed.
+    pub framing: Framing,
     /// Whether the connection stays open after this exchange.
     pub keep_alive: bool,
     /// HTTP/1.0 clients are told explicitly when a connection stays open.
@@ -73,16 +56,6 @@ pub struct Request {
     /// `Expect: 100-continue`: the client may hold its body back until it
     /// hears from us.
     pub expects_continue: bool,
-}
-
-/// How a request's body is delimited (RFC 9112 6.3).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Body {
-    /// `Content-Length`, or no body at all: `Length(0)`.
-    Length(u64),
-    /// `Transfer-Encoding: chunked`: the body ends where its last chunk and
-    /// trailers say ([`crate::chunked`]).
-    Chunked,
 }
 
 /// Why a request was refused; the connection is closed after the answer.
@@ -154,9 +127,12 @@ mod tests {
         let raw = "GET /plaintext HTTP/1.1\r\nHost: tfb-server:8080\r\nAccept: text/plain,text/html;q=0.9,application/xhtml+xml;q=0.9,application/xml;q=0.8,*/*;q=0.7\r\nConnection: keep-alive\r\n\r\n";
         let req = complete(raw);
         assert_eq!(req.method, Method::Get);
-        assert_eq!(req.route, Route::Plaintext);
+        assert_eq!(
+            req.target.path_and_query(raw.as_bytes()),
+            Some(&b"/plaintext"[..])
+        );
         assert_eq!(req.head_len, raw.len());
-        assert_eq!(req.body, Body::Length(0));
+        assert_eq!(req.framing, Framing::Length(0));
         assert!(req.keep_alive);
         assert!(!req.http10);
     }

@@ -305,6 +305,16 @@ impl Encoder<'_> {
     }
 }
 
+impl Encoder<'_> {
+    /// Appends the interim `100 Continue` (RFC 9110 15.2.1) to `out`: a
+    /// status line and the blank line, nothing else (a 1xx response has no
+    /// content and needs no `Date`, 6.6.1). It tells a client that sent
+    /// `Expect: 100-continue` to send the body its handler will read.
+    pub fn encode_continue(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+    }
+}
+
 /// `n` in decimal, written at the end of `buf`. Inlined, not itoa's call:
 /// for a body whose length is known at compile time (`/plaintext`'s) the
 /// digits are then a constant (docs/design.md, "Write batching and
@@ -383,23 +393,25 @@ impl<'v> Pieces<'v> {
     }
 }
 
-/// A fixed stack buffer for a body a handler renders per request (the JSON
-/// object). serde_json writes a value in many small pieces (`{`, `"`, a
-/// string, ...): into `&mut [u8]` each piece became a `memcpy`/`memset`
-/// call of a variable length; here a piece is a bounds check and a copy the
-/// compiler sees whole.
-pub struct BodyBuffer {
-    bytes: [u8; BodyBuffer::CAPACITY],
+/// A fixed stack buffer for a short body a handler renders per request
+/// (the `/json` message, a sum, a delay). serde_json writes a value in many
+/// small pieces (`{`, `"`, a string, ...): into `&mut [u8]` each piece
+/// became a `memcpy`/`memset` call of a variable length; here a piece is a
+/// bounds check and a copy the compiler sees whole. Bodies of any length
+/// are rendered into the worker's growable buffer instead
+/// ([`Bodies::large`](crate::router::Bodies)).
+pub struct SmallBody {
+    bytes: [u8; SmallBody::CAPACITY],
     len: usize,
 }
 
-impl BodyBuffer {
+impl SmallBody {
     pub const CAPACITY: usize = 64;
 
     #[inline(always)]
-    pub fn new() -> BodyBuffer {
-        BodyBuffer {
-            bytes: [0; BodyBuffer::CAPACITY],
+    pub fn new() -> SmallBody {
+        SmallBody {
+            bytes: [0; SmallBody::CAPACITY],
             len: 0,
         }
     }
@@ -407,15 +419,27 @@ impl BodyBuffer {
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes[..self.len]
     }
-}
 
-impl Default for BodyBuffer {
-    fn default() -> BodyBuffer {
-        BodyBuffer::new()
+    /// Appends `data`, which the caller knows fits (a number's digits).
+    ///
+    /// # Panics
+    /// When it does not: a handler that renders more belongs in the large
+    /// buffer.
+    #[inline]
+    pub fn put(&mut self, data: &[u8]) {
+        if io::Write::write_all(self, data).is_err() {
+            panic!("{} bytes do not fit in a SmallBody", self.len + data.len());
+        }
     }
 }
 
-impl io::Write for BodyBuffer {
+impl Default for SmallBody {
+    fn default() -> SmallBody {
+        SmallBody::new()
+    }
+}
+
+impl io::Write for SmallBody {
     #[inline]
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         self.write_all(data).map(|()| data.len())
@@ -530,11 +554,11 @@ mod tests {
     }
 
     #[test]
-    fn body_buffer_refuses_overflow() {
+    fn small_body_refuses_overflow() {
         use std::io::Write;
-        let mut buffer = BodyBuffer::new();
-        buffer.write_all(&[b'x'; BodyBuffer::CAPACITY]).unwrap();
+        let mut buffer = SmallBody::new();
+        buffer.write_all(&[b'x'; SmallBody::CAPACITY]).unwrap();
         assert!(buffer.write_all(b"y").is_err());
-        assert_eq!(buffer.as_bytes().len(), BodyBuffer::CAPACITY);
+        assert_eq!(buffer.as_bytes().len(), SmallBody::CAPACITY);
     }
 }

@@ -22,8 +22,10 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::TcpListener;
 use tokio::runtime::{self, Runtime};
 
-use crate::config::{Config, Flavour, Listeners};
-use crate::connection::{self, Shared};
+use crate::config::{Config, Flavour, Listeners as ListenerLayout};
+use crate::connection::{self, Shared, Transport};
+use crate::dataset::Dataset;
+use crate::resources::Data;
 use crate::response::ServerField;
 use crate::shutdown::{Shutdown, DRAIN_BOUND};
 use crate::stats::{Table, WorkerStats};
@@ -52,11 +54,33 @@ impl Server {
     /// is accepting connections.
     pub fn start(config: &Config) -> io::Result<Server> {
         let workers = usize::from(config.workers.unwrap_or_else(default_workers));
+        let dataset = Dataset::load(&config.dataset).map_err(io::Error::other)?;
+        let dataset_note = match &dataset {
+            Some(dataset) => format!(
+                "{} dataset items from {}",
+                dataset.items().len(),
+                config.dataset.display()
+            ),
+            None => format!(
+                "no dataset at {} (--dataset): GET /json/{{count}} answers 404",
+                config.dataset.display()
+            ),
+        };
+        let tls = match config.tls_port {
+            Some(_) => Some(
+                crate::tls::server_config(&config.tls_cert, &config.tls_key)
+                    .map_err(io::Error::other)?,
+            ),
+            None => None,
+        };
         let shared = Arc::new(Shared {
             server: ServerField::new(&config.server_name),
             header_timeout: config.header_timeout,
             body_timeout: config.body_timeout,
             idle_timeout: config.idle_timeout,
+            max_body: config.max_body,
+            data: Data { dataset },
+            tls,
             shutdown: Shutdown::new(),
         });
         let cores = if config.pin {
@@ -65,10 +89,23 @@ impl Server {
             Vec::new()
         };
         let listener_count = match (config.runtime, config.listeners) {
-            (Flavour::Multithread, Listeners::Shared) => 1,
+            (Flavour::Multithread, ListenerLayout::Shared) => 1,
             _ => workers,
         };
-        let (local_addr, listeners) = bind_all(config, listener_count)?;
+        let (local_addr, plain) = bind_all(config, config.port, listener_count)?;
+        let (tls_addr, mut tls_listeners) = match config.tls_port {
+            Some(port) => {
+                let (addr, listeners) = bind_all(config, port, listener_count)?;
+                (Some(addr), listeners.into_iter().map(Some).collect())
+            }
+            None => (None, Vec::new()),
+        };
+        tls_listeners.resize_with(listener_count, || None);
+        let listeners: Vec<Listeners> = plain
+            .into_iter()
+            .zip(tls_listeners)
+            .map(|(plain, tls)| Listeners { plain, tls })
+            .collect();
         let stats = if config.stats {
             Table::new(workers)
         } else {
@@ -89,8 +126,16 @@ impl Server {
             (true, false) => format!("pinned to cores {pinned:?}"),
         };
         let plural = |n: usize| if n == 1 { "" } else { "s" };
+        let tls_note = match tls_addr {
+            Some(addr) => format!(
+                "chopin: TLS 1.3 on {addr}, certificate {}\n",
+                config.tls_cert.display()
+            ),
+            None => String::new(),
+        };
+        // The address ends the last line: scripts and tests read it there.
         let startup_line = format!(
-            "chopin {}: {} runtime, {workers} worker{}, {pinning}, {listener_count} listener{}, listening on {local_addr}",
+            "chopin: {dataset_note}\n{tls_note}chopin {}: {} runtime, {workers} worker{}, {pinning}, {listener_count} listener{}, listening on {local_addr}",
             env!("CARGO_PKG_VERSION"),
             config.runtime,
             plural(workers),
@@ -172,12 +217,23 @@ fn pin(core: Option<core_affinity::CoreId>) -> Option<usize> {
     core_affinity::set_for_current(core).then_some(core.id)
 }
 
+/// One worker's (or accept task's) listeners: plain HTTP, and TLS with
+/// `--tls-port`.
+struct Listeners {
+    plain: StdListener,
+    tls: Option<StdListener>,
+}
+
 /// Binds `count` listeners on one address. With `SO_REUSEPORT` a second
 /// server on the same port would silently join the group and take half the
 /// connections, so the port is first claimed by a socket without it: that
 /// bind fails with "address in use" if anyone else holds the port.
-fn bind_all(config: &Config, count: usize) -> io::Result<(SocketAddr, Vec<StdListener>)> {
-    let requested = SocketAddr::new(config.bind, config.port);
+fn bind_all(
+    config: &Config,
+    port: u16,
+    count: usize,
+) -> io::Result<(SocketAddr, Vec<StdListener>)> {
+    let requested = SocketAddr::new(config.bind, port);
     let cannot = |e: io::Error| io::Error::new(e.kind(), format!("cannot bind {requested}: {e}"));
     if count == 1 {
         let listener = bind(requested, config.backlog, false).map_err(cannot)?;
@@ -241,7 +297,7 @@ impl Default for Tuning {
 /// if any cannot, stops those that started and fails with one line naming
 /// the worker and the cause.
 fn start_per_core(
-    listeners: Vec<StdListener>,
+    listeners: Vec<Listeners>,
     cores: &[core_affinity::CoreId],
     shared: &Arc<Shared>,
     stats: &Table,
@@ -299,7 +355,7 @@ fn start_per_core(
 /// not be registered with its runtime (it then ends).
 fn start_worker(
     name: &str,
-    listener: StdListener,
+    listeners: Listeners,
     core: Option<core_affinity::CoreId>,
     shared: &Arc<Shared>,
     stats: Option<Arc<WorkerStats>>,
@@ -330,18 +386,33 @@ fn start_worker(
                 connection::count_on_this_thread(Arc::clone(stats));
             }
             runtime.block_on(async move {
-                let listener = match TcpListener::from_std(listener) {
-                    Ok(listener) => listener,
+                let registered = register(listeners).map_err(|e| {
+                    format!("{worker} cannot register its listener with its runtime: {e}")
+                });
+                let (plain, tls) = match registered {
+                    Ok(listeners) => listeners,
                     Err(e) => {
-                        let _ = ready.send(Err(format!(
-                            "{worker} cannot register its listener with its runtime: {e}"
-                        )));
+                        let _ = ready.send(Err(e));
                         return;
                     }
                 };
                 let _ = ready.send(Ok(pinned));
                 drop(ready);
-                accept_loop(listener, Arc::clone(&shared), Arc::clone(&timer)).await;
+                if let Some(tls) = tls {
+                    tokio::spawn(accept_loop(
+                        tls,
+                        Transport::Tls,
+                        Arc::clone(&shared),
+                        Arc::clone(&timer),
+                    ));
+                }
+                accept_loop(
+                    plain,
+                    Transport::Plain,
+                    Arc::clone(&shared),
+                    Arc::clone(&timer),
+                )
+                .await;
                 shared.shutdown.drained(&timer, DRAIN_BOUND).await;
             });
             if let Some(stats) = &stats {
@@ -367,7 +438,7 @@ fn timer_stopped(runtime: &str, shared: &Arc<Shared>) -> impl FnOnce(io::Error) 
 
 /// One work-stealing runtime; its worker threads pin themselves in turn.
 fn start_multithread(
-    listeners: Vec<StdListener>,
+    listeners: Vec<Listeners>,
     workers: usize,
     cores: &[core_affinity::CoreId],
     shared: &Arc<Shared>,
@@ -412,16 +483,29 @@ fn start_multithread(
         .map_err(|e| io::Error::new(e.kind(), format!("cannot start the timer: {e}")))?;
     for (i, listener) in listeners.into_iter().enumerate() {
         let shared = Arc::clone(shared);
-        let listener = {
+        let (plain, tls) = {
             let _guard = runtime.enter();
-            TcpListener::from_std(listener).map_err(|e| {
+            register(listener).map_err(|e| {
                 io::Error::new(
                     e.kind(),
                     format!("cannot register listener {i} with the multithread runtime: {e}"),
                 )
             })?
         };
-        runtime.spawn(accept_loop(listener, shared, Arc::clone(&timer)));
+        if let Some(tls) = tls {
+            runtime.spawn(accept_loop(
+                tls,
+                Transport::Tls,
+                Arc::clone(&shared),
+                Arc::clone(&timer),
+            ));
+        }
+        runtime.spawn(accept_loop(
+            plain,
+            Transport::Plain,
+            shared,
+            Arc::clone(&timer),
+        ));
     }
     // Worker threads start while the runtime is built; wait until each has
     // reported its pinning so the startup line tells the truth.
@@ -457,8 +541,20 @@ fn all_pinned(results: &[Option<usize>], cores: &[core_affinity::CoreId]) -> Vec
     pinned
 }
 
+/// Registers a worker's listeners with the runtime it is running in.
+fn register(listeners: Listeners) -> io::Result<(TcpListener, Option<TcpListener>)> {
+    let plain = TcpListener::from_std(listeners.plain)?;
+    let tls = listeners.tls.map(TcpListener::from_std).transpose()?;
+    Ok((plain, tls))
+}
+
 /// Accepts until the stop signal, spawning one task per connection.
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, timer: Arc<Timer>) {
+async fn accept_loop(
+    listener: TcpListener,
+    transport: Transport,
+    shared: Arc<Shared>,
+    timer: Arc<Timer>,
+) {
     let stop = shared.shutdown.begun();
     tokio::pin!(stop);
     let mut out_of_fds = false;
@@ -474,6 +570,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, timer: Arc<Time
                 connection::with_stats(WorkerStats::accepted);
                 tokio::spawn(connection::serve(
                     stream,
+                    transport,
                     Arc::clone(&shared),
                     Arc::clone(&timer),
                 ));
@@ -501,9 +598,15 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, timer: Arc<Time
 }
 
 fn is_fd_exhaustion(e: &io::Error) -> bool {
-    // EMFILE (24): this process; ENFILE (23): the whole system; ENOBUFS /
-    // ENOMEM: socket memory.
-    matches!(e.raw_os_error(), Some(23 | 24 | 105 | 12))
+    use rustix::io::Errno;
+    // EMFILE: this process; ENFILE: the whole system; ENOBUFS / ENOMEM:
+    // socket memory.
+    let Some(raw) = e.raw_os_error() else {
+        return false;
+    };
+    [Errno::MFILE, Errno::NFILE, Errno::NOBUFS, Errno::NOMEM]
+        .iter()
+        .any(|errno| errno.raw_os_error() == raw)
 }
 
 #[cfg(test)]
@@ -539,7 +642,16 @@ mod tests {
         .unwrap();
         let bad = StdListener::from(std::os::fd::OwnedFd::from(null));
         let error = match start_per_core(
-            vec![good, bad],
+            vec![
+                Listeners {
+                    plain: good,
+                    tls: None,
+                },
+                Listeners {
+                    plain: bad,
+                    tls: None,
+                },
+            ],
             &[],
             &shared,
             &Table::default(),

@@ -80,7 +80,8 @@ fn run_to_exit(mut cmd: Command) -> (ExitStatus, String, String) {
 struct Running {
     child: Child,
     startup: String,
-    /// The stderr lines before the startup line (warnings).
+    /// The warning lines before the startup line (the others say what was
+    /// loaded: the dataset, the TLS listener).
     early: Vec<String>,
     addr: SocketAddr,
     stderr: Receiver<String>,
@@ -106,18 +107,22 @@ impl Running {
         });
         let deadline = Instant::now() + PROCESS_TIMEOUT;
         let mut before = Vec::new();
+        let mut notes = Vec::new();
         let startup = loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match stderr.recv_timeout(left) {
                 Ok(line) if line.contains(" runtime, ") && line.contains("listening on ") => {
                     break line
                 }
-                Ok(line) => before.push(line),
+                Ok(line) if line.starts_with("chopin: warning: ") => before.push(line),
+                Ok(line) => notes.push(line),
                 Err(_) => {
                     let status = child.try_wait().unwrap();
                     let _ = child.kill();
                     let _ = child.wait();
-                    panic!("{cmd:?}: no startup line (exit: {status:?}); stderr: {before:?}");
+                    panic!(
+                        "{cmd:?}: no startup line (exit: {status:?}); stderr: {before:?} {notes:?}"
+                    );
                 }
             }
         };
@@ -313,7 +318,8 @@ fn ignored_settings_are_warned_about() {
             "chopin: warning: CHOPIN_WORKER is not a chopin setting and is ignored \
              (the variables read are PORT, CHOPIN_BIND, CHOPIN_RUNTIME, CHOPIN_WORKERS, \
              CHOPIN_PIN, CHOPIN_BACKLOG, CHOPIN_SERVER_NAME, CHOPIN_LISTENERS, \
-             CHOPIN_HEADER_TIMEOUT, CHOPIN_BODY_TIMEOUT, CHOPIN_EVENT_INTERVAL, CHOPIN_STATS, CHOPIN_IDLE_TIMEOUT)",
+             CHOPIN_HEADER_TIMEOUT, CHOPIN_BODY_TIMEOUT, CHOPIN_EVENT_INTERVAL, CHOPIN_STATS, CHOPIN_IDLE_TIMEOUT, \
+             CHOPIN_MAX_BODY, CHOPIN_DATASET, CHOPIN_TLS_PORT, CHOPIN_TLS_CERT, CHOPIN_TLS_KEY)",
         ]
     );
     server.assert_startup_says(": per-core runtime, 2 workers, ");

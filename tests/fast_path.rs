@@ -11,7 +11,8 @@
 #[path = "support/casing.rs"]
 mod casing;
 
-use chopin::request::{parse, parse_common, parse_with_httparse, Method, Parsed, Route};
+use chopin::request::{parse, parse_common, parse_with_httparse, Method, Parsed};
+use chopin::router::{route, Resource};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -49,8 +50,13 @@ fn takes_the_requests_it_is_for() {
     }
     let req = parse_common(tfb.as_bytes()).unwrap();
     assert_eq!(
-        (req.method, req.route, req.head_len, req.keep_alive),
-        (Method::Get, Route::Plaintext, tfb.len(), true)
+        (
+            req.method,
+            route(req.target, tfb.as_bytes()).resource,
+            req.head_len,
+            req.keep_alive
+        ),
+        (Method::Get, Resource::Plaintext, tfb.len(), true)
     );
     // Pipelined: the head ends at its blank line, whatever follows.
     let two = tfb.repeat(2);

@@ -2,8 +2,8 @@
 //! pass over its bytes.
 
 use super::syntax::{name_is, split_field_name};
-use super::uri::{is_host, is_path_and_query, route};
-use super::{Body, Method, Request, MAX_HEADERS, MAX_HEAD_BYTES};
+use super::uri::{is_host, is_path_and_query};
+use super::{Framing, Method, Request, Target, MAX_HEADERS, MAX_HEAD_BYTES};
 use crate::scan::visible_end;
 
 /// The fast path, for the common shape only: `GET` or `HEAD`, an
@@ -32,13 +32,7 @@ pub fn parse_common(buf: &[u8]) -> Option<Request> {
     if buf.get(target_end..target_end + 11)? != b" HTTP/1.1\r\n" {
         return None;
     }
-    let target = &buf[target_at..target_end];
-    // A target that is exactly its route's path is known to be valid: only
-    // a query or another path needs its bytes checked. `route` matched its
-    // path as a prefix, so equal lengths mean equal bytes; `NotFound`'s
-    // path is empty and a target here never is.
-    let route = route(target);
-    if target.len() != route.path().len() && !is_path_and_query(target) {
+    if !is_path_and_query(&buf[target_at..target_end]) {
         return None;
     }
 
@@ -98,9 +92,13 @@ pub fn parse_common(buf: &[u8]) -> Option<Request> {
     }
     Some(Request {
         method,
-        route,
+        // The head is at most MAX_HEAD_BYTES long: offsets fit in u16.
+        target: Target::PathAndQuery {
+            at: target_at as u16,
+            len: (target_end - target_at) as u16,
+        },
         head_len: pos,
-        body: Body::Length(0),
+        framing: Framing::Length(0),
         keep_alive: !close,
         http10: false,
         expects_continue: false,

@@ -4,9 +4,11 @@
 use std::mem::MaybeUninit;
 
 use super::syntax::{name_is, token_len, trim_ows};
-use super::uri::{is_host, is_request_target, route};
+use super::uri::{is_host, is_request_target, target_in_head};
 use super::version::{refused_version_line, too_large};
-use super::{Body, Method, Parsed, Reject, Request, MAX_HEADERS, MAX_HEAD_BYTES, MAX_METHOD_BYTES};
+use super::{
+    Framing, Method, Parsed, Reject, Request, MAX_HEADERS, MAX_HEAD_BYTES, MAX_METHOD_BYTES,
+};
 
 /// Parses any request head with httparse and applies RFC 9112's rules on
 /// top: the path for everything [`parse_common`](super::parse_common)
@@ -35,8 +37,12 @@ pub fn parse_with_httparse(buf: &[u8]) -> Parsed {
     let (Some(method), Some(target), Some(minor)) = (head.method, head.path, head.version) else {
         return Parsed::Invalid(Reject::BadRequest);
     };
+    // httparse's target is a slice of `buf`: its offset is where it starts.
+    let target_at = target.as_ptr() as usize - buf.as_ptr() as usize;
     match judge_head(method, target.as_bytes(), minor == 0, head.headers) {
-        Ok(judged) => Parsed::Complete(judged.request(method, target.as_bytes(), head_len)),
+        Ok(judged) => {
+            Parsed::Complete(judged.request(method, target.as_bytes(), target_at, head_len))
+        }
         Err(reject) => Parsed::Invalid(reject),
     }
 }
@@ -73,7 +79,7 @@ fn refused(buf: &[u8], error: httparse::Error) -> Parsed {
 
 /// What a complete head's fields and target decided, all checks passed.
 struct Judged {
-    body: Body,
+    framing: Framing,
     http10: bool,
     fields: Fields,
 }
@@ -91,7 +97,7 @@ fn judge_head(
     if fields.hosts > 1 || (fields.hosts == 0 && !http10) {
         return Err(Reject::BadRequest);
     }
-    let body = fields.body(http10)?;
+    let framing = fields.framing(http10)?;
     if !is_request_target(method, target) {
         return Err(Reject::BadRequest);
     }
@@ -105,14 +111,14 @@ fn judge_head(
         return Err(Reject::BadRequest);
     }
     Ok(Judged {
-        body,
+        framing,
         http10,
         fields,
     })
 }
 
 impl Judged {
-    fn request(&self, method: &str, target: &[u8], head_len: usize) -> Request {
+    fn request(&self, method: &str, target: &[u8], target_at: usize, head_len: usize) -> Request {
         let http10 = self.http10;
         let keep_alive = if http10 {
             self.fields.keep_alive_token && !self.fields.close
@@ -121,9 +127,9 @@ impl Judged {
         };
         Request {
             method: method_of(method),
-            route: route(target),
+            target: target_in_head(target, target_at),
             head_len,
-            body: self.body,
+            framing: self.framing,
             keep_alive,
             http10,
             // RFC 9110 10.1.1: a server MUST ignore 100-continue in HTTP/1.0.
@@ -212,14 +218,14 @@ impl Fields {
     }
 
     /// How the body is framed (RFC 9112 6.3).
-    fn body(&self, http10: bool) -> Result<Body, Reject> {
-        match (self.codings.body(), self.content_length) {
-            (None, len) => Ok(Body::Length(len.unwrap_or(0))),
+    fn framing(&self, http10: bool) -> Result<Framing, Reject> {
+        match (self.codings.framing(), self.content_length) {
+            (None, len) => Ok(Framing::Length(len.unwrap_or(0))),
             // RFC 9112 6.1: both present is a smuggling attempt; so is any
             // coding sent by an HTTP/1.0 client.
             (Some(_), Some(_)) => Err(Reject::BadRequest),
             (Some(_), None) if http10 => Err(Reject::BadRequest),
-            (Some(body), None) => body,
+            (Some(framing), None) => framing,
         }
     }
 }
@@ -257,7 +263,7 @@ impl Codings {
     /// the final coding, applied once (6.1), else the length is unknowable
     /// and the answer is 400; a final chunked after a coding this server
     /// does not know is 501 (6.1).
-    fn body(&self) -> Option<Result<Body, Reject>> {
+    fn framing(&self) -> Option<Result<Framing, Reject>> {
         if !self.present {
             return None;
         }
@@ -266,7 +272,7 @@ impl Codings {
         } else if self.other {
             Err(Reject::NotImplemented)
         } else {
-            Ok(Body::Chunked)
+            Ok(Framing::Chunked)
         })
     }
 }
@@ -296,7 +302,7 @@ mod tests {
     use super::super::test_support::{complete, rejected};
     use super::super::{parse, parse_common};
     use super::*;
-    use crate::resources::Route;
+    use crate::http::Target;
 
     #[test]
     fn methods() {
@@ -327,8 +333,8 @@ mod tests {
         );
         let options = complete("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n");
         assert_eq!(
-            (options.method, options.route),
-            (Method::Options, Route::Server)
+            (options.method, options.target),
+            (Method::Options, Target::Server)
         );
     }
 
@@ -360,9 +366,12 @@ mod tests {
         ] {
             complete(served);
         }
+        let absolute = "GET http://a/json HTTP/1.1\r\nHost:\r\n\r\n";
         assert_eq!(
-            complete("GET http://a/json HTTP/1.1\r\nHost:\r\n\r\n").route,
-            Route::Json
+            complete(absolute)
+                .target
+                .path_and_query(absolute.as_bytes()),
+            Some(&b"/json"[..])
         );
     }
 
@@ -380,15 +389,15 @@ mod tests {
     #[test]
     fn content_length_rules() {
         assert_eq!(
-            complete("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n").body,
-            Body::Length(5)
+            complete("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n").framing,
+            Framing::Length(5)
         );
         assert_eq!(
             complete(
                 "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\nContent-Length: 5\r\n\r\n"
             )
-            .body,
-            Body::Length(5)
+            .framing,
+            Framing::Length(5)
         );
         for bad in [
             "-1",
@@ -426,7 +435,11 @@ mod tests {
             "Transfer-Encoding: ,chunked\r\n",
             "Transfer-Encoding: \r\nTransfer-Encoding: chunked\r\n",
         ] {
-            assert_eq!(complete(&te(chunked)).body, Body::Chunked, "{chunked:?}");
+            assert_eq!(
+                complete(&te(chunked)).framing,
+                Framing::Chunked,
+                "{chunked:?}"
+            );
         }
         for (fields, reject) in [
             // A coding this server does not know, under a final chunked.
