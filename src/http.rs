@@ -100,21 +100,12 @@ pub fn decimal_i64(bytes: &[u8]) -> Option<i64> {
         [b'-', digits @ ..] => (true, digits),
         digits => (false, digits),
     };
-    if digits.is_empty() {
-        return None;
-    }
-    // Accumulated negatively so that i64::MIN parses too.
-    let mut value: i64 = 0;
-    for &d in digits {
-        if !d.is_ascii_digit() {
-            return None;
-        }
-        value = value.checked_mul(10)?.checked_sub(i64::from(d - b'0'))?;
-    }
+    let magnitude = decimal_u64(digits)?;
     if negative {
-        Some(value)
+        // Down to i64::MIN, whose magnitude is one over i64::MAX.
+        0i64.checked_sub_unsigned(magnitude)
     } else {
-        value.checked_neg()
+        i64::try_from(magnitude).ok()
     }
 }
 

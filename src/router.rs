@@ -10,7 +10,7 @@
 //! no number is a 400 there, not a 404 here).
 
 use crate::http::{Method, Target};
-use crate::resources::{self, Data, Exchange, Wait};
+use crate::resources::{self, Exchange, Wait};
 use crate::response::{Response, SmallBody, Status, ALLOW};
 
 /// A resource of this server, the server as a whole, or none.
@@ -229,24 +229,6 @@ pub fn respond(
             Ok(wait) => write.hold(wait),
             Err(refused) => write.write(&refused),
         },
-    }
-}
-
-/// What [`respond`] needs to answer a request: the data the handlers serve
-/// from comes with every exchange.
-pub fn exchange<'a>(
-    method: Method,
-    path_and_query: &'a [u8],
-    route: Route<'a>,
-    body: &'a [u8],
-    data: &'a Data,
-) -> Exchange<'a> {
-    Exchange {
-        method,
-        target: path_and_query,
-        param: route.param,
-        body,
-        data,
     }
 }
 

@@ -259,45 +259,51 @@ impl Tls {
 
 /// Runs `encode` on room at the end of `out`, growing it to what the
 /// record needs.
-fn encode_into(out: &mut Vec<u8>, mut encode: impl FnMut(&mut [u8]) -> Result<usize, EncodeError>) {
-    let mut need = 4096;
-    loop {
-        let at = out.len();
-        out.resize(at + need, 0);
-        match encode(&mut out[at..]) {
-            Ok(n) => return out.truncate(at + n),
-            Err(EncodeError::InsufficientSize(InsufficientSizeError { required_size })) => {
-                out.truncate(at);
-                need = required_size;
-            }
-            Err(_) => return out.truncate(at),
+fn encode_into(out: &mut Vec<u8>, encode: impl FnMut(&mut [u8]) -> Result<usize, EncodeError>) {
+    // An encoding error other than room (the record was taken already)
+    // leaves nothing to send.
+    let _ = write_records(out, 4096, encode, |e| match e {
+        EncodeError::InsufficientSize(InsufficientSizeError { required_size }) => {
+            Some(*required_size)
         }
-    }
+        _ => None,
+    });
 }
 
 /// As [`encode_into`], for application data and `close_notify`.
 fn encrypt_into(
     out: &mut Vec<u8>,
     guess: usize,
-    mut encrypt: impl FnMut(&mut [u8]) -> Result<usize, EncryptError>,
+    encrypt: impl FnMut(&mut [u8]) -> Result<usize, EncryptError>,
 ) -> io::Result<()> {
-    let mut need = guess;
+    write_records(out, guess, encrypt, |e| match e {
+        EncryptError::InsufficientSize(InsufficientSizeError { required_size }) => {
+            Some(*required_size)
+        }
+        _ => None,
+    })
+    .map_err(io::Error::other)
+}
+
+/// Runs `write` on `need` bytes of room at the end of `out`, then again on
+/// what `required` says an error asked for; keeps what was written.
+fn write_records<E>(
+    out: &mut Vec<u8>,
+    mut need: usize,
+    mut write: impl FnMut(&mut [u8]) -> Result<usize, E>,
+    required: impl Fn(&E) -> Option<usize>,
+) -> Result<(), E> {
     loop {
         let at = out.len();
         out.resize(at + need, 0);
-        match encrypt(&mut out[at..]) {
-            Ok(n) => {
-                out.truncate(at + n);
-                return Ok(());
-            }
-            Err(EncryptError::InsufficientSize(InsufficientSizeError { required_size })) => {
-                out.truncate(at);
-                need = required_size;
-            }
-            Err(e) => {
-                out.truncate(at);
-                return Err(io::Error::other(e));
-            }
+        let written = write(&mut out[at..]);
+        out.truncate(at + *written.as_ref().unwrap_or(&0));
+        match written {
+            Ok(_) => return Ok(()),
+            Err(e) => match required(&e) {
+                Some(size) => need = size,
+                None => return Err(e),
+            },
         }
     }
 }
