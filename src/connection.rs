@@ -421,13 +421,6 @@ impl Connection {
                 None => &buffers.out,
                 Some(tls) => {
                     tls.send(&buffers.out, close && !tls.handshaking(), records)?;
-                    if tls.handshaking() {
-                        self.read_deadline
-                            .get_or_insert(Instant::now() + self.shared.header_timeout);
-                    } else if !tls.kept().is_empty() && self.read_deadline.is_none() {
-                        // An unfinished record is an unfinished head.
-                        self.read_deadline = Some(Instant::now() + self.shared.header_timeout);
-                    }
                     records
                 }
             };
@@ -585,11 +578,20 @@ impl Connection {
         // body costs nothing more.
         if self.pipeline.in_body() {
             self.body_progress(progressed);
-        } else if rest.is_empty() {
+        } else if rest.is_empty() && !self.tls_unfinished() {
             self.read_deadline = None;
         } else if progressed || self.read_deadline.is_none() {
             self.read_deadline = Some(Instant::now() + self.shared.header_timeout);
         }
+    }
+
+    /// Whether TLS bytes are unfinished though no plaintext is: the
+    /// handshake (whose deadline, set at accept, never moves) or the start
+    /// of a record (timed like the start of a head).
+    fn tls_unfinished(&self) -> bool {
+        self.tls
+            .as_ref()
+            .is_some_and(|tls| tls.handshaking() || !tls.kept().is_empty())
     }
 
     /// Out of line: TFB's requests have no body.
