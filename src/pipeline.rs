@@ -59,9 +59,15 @@ enum InBody {
 /// An answer made before its request's body ended.
 #[derive(Debug)]
 enum Deferred {
-    /// Encoded, to be written as it is; it keeps the connection open (one
-    /// that closes is written at once, the body never read).
-    Encoded(Vec<u8>),
+    /// An answer that keeps the connection open (one that closes is
+    /// written at once, the body never read): encoded again, from a copy
+    /// of its head, when the body ends, so that its `Date` is the time it
+    /// is written.
+    Later {
+        head: Vec<u8>,
+        request: Request,
+        persistence: Persistence,
+    },
     /// A held answer ([`Wait`]) and when its wait started.
     Held(HeldAnswer),
 }
@@ -464,7 +470,11 @@ impl Pipeline {
                 bufs.out.extend_from_slice(&encoded);
                 return None;
             }
-            Encoded::Written(_) => Deferred::Encoded(encoded),
+            Encoded::Written(_) => Deferred::Later {
+                head: answer.head.to_vec(),
+                request: *answer.req,
+                persistence: answer.persistence,
+            },
             Encoded::Held(wait, persistence, with_body) => Deferred::Held(HeldAnswer {
                 due: cx.now() + wait.duration(),
                 wait,
@@ -639,7 +649,22 @@ impl Pipeline {
                 let progress = skipping.0.skip(input);
                 match progress {
                     Progress::Done(_) => match skipping.1 {
-                        Deferred::Encoded(bytes) => bufs.out.extend_from_slice(&bytes),
+                        Deferred::Later {
+                            head,
+                            request,
+                            persistence,
+                        } => {
+                            let answer = Answer {
+                                req: &request,
+                                head: &head,
+                                route: router::route(request.target, &head),
+                                body: b"",
+                                persistence,
+                            };
+                            // The same handler on the same head: written
+                            // again, as it was at the head.
+                            let _ = answer.encode(&mut bufs.out, &mut bufs.large, cx);
+                        }
                         Deferred::Held(held) => self.hold(held, &mut bufs.out, cx, hold_from),
                     },
                     Progress::More(_) => self.body = InBody::SkippingChunked(skipping),
