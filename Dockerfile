@@ -13,6 +13,14 @@
 #   docker build -t chopin .                                         # default test
 #   docker build --build-arg TFB_TEST_NAME=chopin-multithread -t chopin-mt .
 #   docker run --rm --network host chopin
+#
+# TLS 1.3 on 8081 too, with a certificate and key mounted at run time (none is
+# copied into the image; TFB mounts none, so the default command starts plain
+# HTTP only, and a missing file fails the start naming it):
+#   docker run --rm --network host -v "$PWD/certs:/certs:ro" -v "$PWD/data:/data:ro" \
+#     chopin --tls-port 8081 --tls-cert /certs/server.crt --tls-key /certs/server.key
+# scripts/httparena-export writes HttpArena's entries, whose images start both
+# listeners with no arguments.
 
 ARG TFB_TEST_NAME=chopin
 
@@ -45,7 +53,7 @@ RUN RUSTFLAGS="-C target-cpu=native" cargo build --release --locked --bin chopin
 # --- 3. Runtime: stage 1 plus the binary.
 FROM preset
 COPY --from=build /usr/local/bin/chopin /usr/local/bin/chopin
-EXPOSE 8080
+EXPOSE 8080 8081
 # sh runs the entrypoint, so it works without the executable bit; it execs
 # chopin, which then gets signals directly. Arguments given to `docker run
 # IMAGE ...` go to chopin.

@@ -684,6 +684,15 @@ impl Drop for Connection {
         if self.writer {
             self.shared.shutdown.writer_finished();
         }
+        // A runtime dropped as its thread ends may drop connections after
+        // the thread's locals are gone: then nothing is counted.
+        let _ = SCRATCH.try_with(|scratch| {
+            if let Ok(scratch) = scratch.try_borrow() {
+                if let Some(stats) = &scratch.stats {
+                    stats.closed();
+                }
+            }
+        });
     }
 }
 

@@ -38,6 +38,7 @@ const FD_BACKOFF: Duration = Duration::from_millis(100);
 /// A running server; [`Server::shutdown`] stops it.
 pub struct Server {
     local_addr: SocketAddr,
+    tls_addr: Option<SocketAddr>,
     shared: Arc<Shared>,
     flavour: Running,
     startup_line: String,
@@ -143,6 +144,7 @@ impl Server {
         );
         Ok(Server {
             local_addr,
+            tls_addr,
             shared,
             flavour,
             startup_line,
@@ -160,6 +162,12 @@ impl Server {
     /// The bound address; with `--port 0` this names the chosen port.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The bound TLS address (`--tls-port`), if there is one; with port 0
+    /// this names the chosen port.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
     }
 
     /// One line for stderr: flavour, workers, pinned cores, bound address.

@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 #[derive(Debug, Default)]
 pub struct WorkerStats {
     accepted: AtomicU64,
+    closed: AtomicU64,
     requests: AtomicU64,
     reads: AtomicU64,
     wakeups: AtomicU64,
@@ -53,6 +54,14 @@ impl WorkerStats {
         add(&self.accepted, 1);
     }
 
+    /// A connection ended and everything it held (buffers, answers waiting
+    /// for their deadline, their timers) went with it; counted by the
+    /// thread that dropped it, which need not be the one that accepted it.
+    #[inline]
+    pub fn closed(&self) {
+        add(&self.closed, 1);
+    }
+
     /// The worker thread woke from waiting for events.
     #[inline]
     pub fn woke(&self) {
@@ -81,6 +90,7 @@ impl WorkerStats {
         Row {
             core: thread.core,
             accepted: self.accepted.load(Relaxed),
+            closed: self.closed.load(Relaxed),
             requests: self.requests.load(Relaxed),
             reads: self.reads.load(Relaxed),
             wakeups: self.wakeups.load(Relaxed),
@@ -96,6 +106,9 @@ impl WorkerStats {
 pub struct Row {
     pub core: Option<usize>,
     pub accepted: u64,
+    /// Connections ended; `accepted - closed`, summed over the workers, is
+    /// how many are open.
+    pub closed: u64,
     pub requests: u64,
     pub reads: u64,
     pub wakeups: u64,
@@ -135,11 +148,13 @@ impl Table {
 /// The table: a header, one line per worker, a total; every line starts
 /// with `stats:` so it can be picked out of the server's stderr.
 fn render(rows: &[Row]) -> String {
-    let mut out =
-        String::from("stats: worker core accepted requests reads wakeups user_ms system_ms\n");
+    let mut out = String::from(
+        "stats: worker core accepted requests reads wakeups user_ms system_ms closed\n",
+    );
     let mut total = Row {
         core: None,
         accepted: 0,
+        closed: 0,
         requests: 0,
         reads: 0,
         wakeups: 0,
@@ -148,6 +163,7 @@ fn render(rows: &[Row]) -> String {
     for (i, row) in rows.iter().enumerate() {
         line(&mut out, &i.to_string(), row);
         total.accepted += row.accepted;
+        total.closed += row.closed;
         total.requests += row.requests;
         total.reads += row.reads;
         total.wakeups += row.wakeups;
@@ -166,7 +182,7 @@ fn line(out: &mut String, label: &str, row: &Row) {
     let dash = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), |v| v.to_string());
     let _ = writeln!(
         out,
-        "stats: {label} {} {} {} {} {} {} {}",
+        "stats: {label} {} {} {} {} {} {} {} {}",
         dash(row.core.map(|c| c as u64)),
         row.accepted,
         row.requests,
@@ -174,6 +190,7 @@ fn line(out: &mut String, label: &str, row: &Row) {
         row.wakeups,
         dash(row.cpu_ms.map(|c| c.0)),
         dash(row.cpu_ms.map(|c| c.1)),
+        row.closed,
     );
 }
 
@@ -213,6 +230,7 @@ mod tests {
                 scope.spawn(move || {
                     stats.started(Some(core));
                     stats.accepted();
+                    stats.closed();
                     stats.read(16);
                     stats.read(3);
                     stats.woke();
@@ -225,11 +243,12 @@ mod tests {
             (
                 rows[1].core,
                 rows[1].accepted,
+                rows[1].closed,
                 rows[1].requests,
                 rows[1].reads,
                 rows[1].wakeups
             ),
-            (Some(1), 1, 19, 2, 1)
+            (Some(1), 1, 1, 19, 2, 1)
         );
         assert!(
             rows[0].cpu_ms.is_some(),
@@ -239,8 +258,9 @@ mod tests {
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(
             lines[0],
-            "stats: worker core accepted requests reads wakeups user_ms system_ms"
+            "stats: worker core accepted requests reads wakeups user_ms system_ms closed"
         );
+        assert!(lines[3].ends_with(" 2"), "two closed: {table}");
         assert!(lines[1].starts_with("stats: 0 0 1 19 2 1 "), "{table}");
         assert!(lines[3].starts_with("stats: total - 2 38 4 2 "), "{table}");
         assert_eq!(lines.len(), 4);

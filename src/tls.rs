@@ -248,11 +248,23 @@ impl Tls {
     }
 
     /// After a failed `process_tls_records`, rustls has queued the alert
-    /// that says why: it is the next record to encode.
+    /// that says why, last: a handshake that fails after its ServerHello
+    /// (a client offering ALPN `h2` alone gets `no_application_protocol`)
+    /// has queued the ServerHello before it, and the alert, encrypted with
+    /// the handshake keys, only means something after it. So every queued
+    /// record is encoded, in order.
     fn alert(&mut self, out: &mut Vec<u8>) {
-        let status = self.conn.process_tls_records(&mut []);
-        if let Ok(ConnectionState::EncodeTlsData(mut encode)) = status.state {
-            encode_into(out, |buf| encode.encode(buf));
+        // rustls queues a few records per flight; the bound only guards
+        // against a state that never stops asking.
+        for _ in 0..16 {
+            let status = self.conn.process_tls_records(&mut []);
+            match status.state {
+                Ok(ConnectionState::EncodeTlsData(mut encode)) => {
+                    encode_into(out, |buf| encode.encode(buf));
+                }
+                Ok(ConnectionState::TransmitTlsData(transmit)) => transmit.done(),
+                _ => break,
+            }
         }
     }
 }

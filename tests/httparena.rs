@@ -1,6 +1,7 @@
-//! HttpArena: `scripts/httparena-validate` (HttpArena's baseline, pipelined
-//! and limited-conn checks, and chopin's answers to bad input) passes against
-//! an in-process server of each flavour, and `scripts/httparena-export`
+//! HttpArena: `scripts/httparena-validate` (HttpArena's baseline, pipelined,
+//! limited-conn, async, fragmentation, json-tls and 8gbit checks, and
+//! chopin's answers to bad input) passes against an in-process server of
+//! each flavour serving TLS and the dataset, and `scripts/httparena-export`
 //! writes both entries in HttpArena's layout. docs/httparena.md has the
 //! contract. Skipped when python3 is missing.
 
@@ -40,18 +41,49 @@ fn printed(out: &Output) -> String {
     )
 }
 
+/// The certificate and key the validator's TLS groups run against, and the
+/// dataset its json-tls items are compared with: HttpArena's own file.
+const CERT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/certs/rsa.crt");
+const KEY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/certs/rsa-pkcs8.key");
+const DATASET: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/dataset.json");
+
+/// Every group, TLS ones included, against each flavour serving TLS with
+/// the test certificate and HttpArena's dataset. The fragmentation sweep is
+/// the full one (1,047 connections, about 2 s).
 #[test]
 fn httparena_validate_passes() {
     if !python3() {
         return;
     }
-    each_flavour(|flavour, addr| {
-        let url = format!("http://{addr}");
+    for flavour in FLAVOURS {
+        let mut config = chopin::Config::local(flavour, 2);
+        config.tls_port = Some(0);
+        config.tls_cert = CERT.into();
+        config.tls_key = KEY.into();
+        config.dataset = DATASET.into();
+        let server = start_with(config);
+        let url = format!("http://{}", server.local_addr());
+        let tls_port = server
+            .tls_addr()
+            .expect("a TLS listener")
+            .port()
+            .to_string();
         // Fewer concurrent connections than the script's default (512): the
         // test server has two workers and shares the machine with other tests.
         let out = run(
             VALIDATE,
-            &["--url", &url, "--connections", "128"],
+            &[
+                "--url",
+                &url,
+                "--connections",
+                "128",
+                "--tls-port",
+                &tls_port,
+                "--cert",
+                CERT,
+                "--dataset",
+                DATASET,
+            ],
             Duration::from_secs(180),
         );
         let stdout = String::from_utf8_lossy(&out.stdout);
@@ -62,7 +94,57 @@ fn httparena_validate_passes() {
             printed(&out)
         );
         assert_all_passed(&stdout);
-    });
+        // Every group ran: none was skipped, each said something.
+        assert!(!stdout.contains("SKIP"), "{stdout}");
+        for says in [
+            "GET /delay/0",
+            "frag: POST, chunked in two chunks",
+            "json-tls negotiates TLS 1.3",
+            "json-tls TLS quality: openssl s_client -tls1_2 -cipher '3DES",
+            "8gbit serves the certificate given by --cert",
+            "8gbit: POST /echo 102400 random bytes, chunked",
+        ] {
+            assert!(stdout.contains(says), "no {says:?} in\n{stdout}");
+        }
+        server.shutdown();
+    }
+}
+
+/// A certificate other than the served one fails the posture probe.
+#[test]
+fn httparena_validate_fails_on_another_certificate() {
+    if !python3() {
+        return;
+    }
+    let mut config = chopin::Config::local(chopin::Flavour::PerCore, 2);
+    config.tls_port = Some(0);
+    config.tls_cert = CERT.into();
+    config.tls_key = KEY.into();
+    let server = start_with(config);
+    let url = format!("http://{}", server.local_addr());
+    let tls_port = server.tls_addr().unwrap().port().to_string();
+    let other = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/certs/ec.crt");
+    let out = run(
+        VALIDATE,
+        &[
+            "--url",
+            &url,
+            "--only",
+            "8gbit",
+            "--tls-port",
+            &tls_port,
+            "--cert",
+            other,
+        ],
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", printed(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("FAIL 8gbit serves the certificate given by --cert"),
+        "{stdout}"
+    );
+    server.shutdown();
 }
 
 /// The harness can fail: nothing listening is exit status 2.
@@ -103,6 +185,8 @@ fn httparena_validate_rejects_bad_usage() {
             &["--url", "http://127.0.0.1:1/prefix"][..],
             "expected http://HOST[:PORT]",
         ),
+        (&["--only", "json-tls"][..], "needs --tls-port"),
+        (&["--tls-port", "8081"][..], "--tls-port needs --cert"),
     ] {
         let out = run(VALIDATE, args, Duration::from_secs(30));
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", printed(&out));
@@ -241,9 +325,18 @@ fn httparena_export_writes_the_entries() {
         );
         assert_eq!(meta["repo"], "https://example.org/chopin", "{meta}");
         assert_eq!(meta["enabled"], true, "{meta}");
+        // The seven H1 profiles HttpArena scores for engines, in its order.
         assert_eq!(
             meta["tests"],
-            serde_json::json!(["baseline", "pipelined", "limited-conn"]),
+            serde_json::json!([
+                "baseline",
+                "limited-conn",
+                "async",
+                "latency-1m",
+                "latency-10k",
+                "json-tls",
+                "8gbit"
+            ]),
             "{meta}"
         );
         assert_eq!(
@@ -252,11 +345,28 @@ fn httparena_export_writes_the_entries() {
             "{meta}"
         );
 
-        // Dockerfile: chopin's own base images, port 8080, the flavour set,
-        // no arguments needed.
+        // Dockerfile: chopin's own base images, ports 8080 and 8081, the
+        // flavour set, no arguments needed: its CMD starts the TLS listener
+        // with the pair HttpArena mounts, and nothing of /certs or /data is
+        // copied into the image.
         let dockerfile = read(&dir.join("Dockerfile"));
         assert_eq!(base_images(&dockerfile), repo_images, "{dockerfile}");
-        assert!(dockerfile.contains("EXPOSE 8080"), "{dockerfile}");
+        assert!(dockerfile.contains("\nEXPOSE 8080 8081\n"), "{dockerfile}");
+        assert!(
+            dockerfile.contains(
+                r#"CMD ["--tls-port", "8081", "--tls-cert", "/certs/server.crt", "--tls-key", "/certs/server.key"]"#
+            ),
+            "{dockerfile}"
+        );
+        for line in dockerfile
+            .lines()
+            .filter(|l| l.starts_with("COPY ") || l.starts_with("ADD "))
+        {
+            assert!(
+                !line.contains("certs") && !line.contains("data") && !line.contains(".json"),
+                "nothing mounted is baked in: {line}"
+            );
+        }
         assert!(
             dockerfile.contains(&format!("CHOPIN_RUNTIME={runtime}\n")),
             "{dockerfile}"

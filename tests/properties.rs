@@ -51,7 +51,8 @@ enum Version {
 #[derive(Clone, Debug)]
 struct Req {
     method: Method,
-    /// `/plaintext`, `/json` or `/x`, as origin or absolute form.
+    /// `/plaintext`, `/json`, `/echo`, `/delay/{ms}` or `/x`, as origin or
+    /// absolute form.
     path: &'static str,
     absolute: bool,
     query: Option<String>,
@@ -167,14 +168,20 @@ impl Req {
             None
         };
         let known = self.path != "/x";
+        let delay = self.path.strip_prefix("/delay/");
         let (status, body, content_length, allow) = match self.method {
             _ if !known => (404, &b""[..], 0, None),
+            // The body back, byte for byte, whatever its framing.
+            Method::Post if self.path == "/echo" => (200, &self.body[..], self.body.len(), None),
+            _ if self.path == "/echo" => (405, &b""[..], 0, Some("POST".to_owned())),
             Method::Post | Method::Delete => (405, &b""[..], 0, Some("GET, HEAD".to_owned())),
             Method::Get | Method::Head => {
-                let body = if self.path == "/json" {
-                    JSON_BODY
-                } else {
-                    PLAIN_BODY
+                let body = match (self.path, delay) {
+                    ("/json", _) => JSON_BODY,
+                    // Answered after its wait (the feed's clock moves past
+                    // every deadline), in request order.
+                    (_, Some(ms)) => ms.as_bytes(),
+                    _ => PLAIN_BODY,
                 };
                 let sent = if self.method == Method::Get {
                     body
@@ -184,12 +191,21 @@ impl Req {
                 (200, sent, body.len(), None)
             }
         };
+        let content_type = (status == 200).then(|| {
+            match self.path {
+                "/echo" => "application/octet-stream",
+                "/json" => "application/json",
+                _ => "text/plain",
+            }
+            .to_owned()
+        });
         Response {
             status,
             connection,
             content_length,
             body: body.to_vec(),
             allow,
+            content_type,
         }
     }
 }
@@ -217,7 +233,15 @@ fn request() -> impl Strategy<Value = Req> {
                 Method::Post,
                 Method::Delete,
             ]),
-            select(vec!["/plaintext", "/json", "/x"]),
+            select(vec![
+                "/plaintext",
+                "/json",
+                "/x",
+                "/echo",
+                "/delay/0",
+                "/delay/7",
+                "/delay/30",
+            ]),
             prop::bool::weighted(0.1),
             prop::option::weighted(0.3, "([A-Za-z0-9=&._~/?:@-]|%[0-9A-Fa-f]{2}){0,16}"),
             prop_oneof![

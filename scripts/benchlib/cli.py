@@ -23,7 +23,12 @@ newlines with libc's vectorised memchr, a stronger floor, and the
 Other servers join the same rounds with --peer NAME=COMMAND; --server-cpu-quota
 caps every server at a share of one CPU (the server, not wrk, is then the
 bottleneck); --mtu runs everything in a network namespace whose loopback has
-that MTU; --httparena runs HttpArena's three profiles instead of TFB's tests.
+that MTU; --httparena runs HttpArena's engine profiles instead of TFB's tests:
+baseline, limited-conn, async (/delay/10 at 32,000 connections or what the fd
+limit allows), latency (oha at fixed rates over 1,024 connections, with
+HttpArena's latScore), json-tls and echo (over TLS with --tls-cert/--tls-key
+and --dataset); pipelined (reference-only) and tls-handshake (each request
+on a new TLS connection: the handshake's cost) when named.
 
 All traffic goes to 127.0.0.1. Every server started is killed on exit.
 Python 3 standard library only.
@@ -44,7 +49,7 @@ from .load import load_mode
 from .profile import profile_mode
 from .report import plot_only, summarise, write_load_results
 from .servers import build, check_peer, cpu_list_str, default_cpus, parse_cpu_list, parse_peer
-from .shapes import HTTPARENA_LUA, HTTPARENA_TESTS, TESTS, TFB_TESTS
+from .shapes import ALL_HTTPARENA_TESTS, HTTPARENA_LUA, HTTPARENA_TESTS, TESTS, TFB_TESTS
 
 
 def parse_args(argv):
@@ -61,7 +66,9 @@ def parse_args(argv):
   scripts/bench --floor --server-cpu-quota 40 --rounds 3 --tests plaintext --levels 256,16384
   scripts/bench --floor --peer may-minihttp="/path/to/peer --port {port}"
   scripts/bench --mtu 1500 --floor                TFB's and HttpArena's MTU on loopback
-  scripts/bench --httparena --floor               HttpArena's baseline, pipelined, limited-conn
+  scripts/bench --httparena                       HttpArena's engine profiles
+  scripts/bench --httparena --tests json-tls,echo --peer nginx="..." --peer hyper="..."
+
 
 CPU placement: on 2 CPUs the server gets CPU 1 and wrk CPU 0; on N CPUs the server
 gets the first half and wrk the second half. The server's --workers defaults to the
@@ -69,9 +76,12 @@ number of server CPUs, wrk's -t to the number of wrk CPUs (never above connectio
 
 --peer COMMAND is split like a shell line (shlex; no shell runs it) and started
 as it is, pinned (and capped) as chopin is; in it {port} becomes the port to
-listen on, {workers} the --workers count and {host} 127.0.0.1. Its answers are
-validated as chopin's are, and its CPU time is read from its pid (threads
-included, child processes not). scripts/peer-may-minihttp DIR builds one.
+listen on, {workers} the --workers count and {host} 127.0.0.1; for the TLS
+profiles {tls_port} is the TLS port, {cert} and {key} the --tls-cert and
+--tls-key paths, {dataset} the --dataset path. Its answers are validated as
+chopin's are, and its CPU time is read from its pid (threads included, child
+processes not). scripts/peer-may-minihttp, scripts/peer-nginx and
+scripts/peer-hyper build peers.
 """)
     p.add_argument("--binary", default=os.path.join(ROOT, "target", "release", "chopin"),
                    help="chopin binary (default target/release/chopin)")
@@ -87,8 +97,8 @@ included, child processes not). scripts/peer-may-minihttp DIR builds one.
                         "bound for a parser that reads every byte; 'floor-memchr' uses memchr) as flavours "
                         "and report ratios to each")
     p.add_argument("--tests", default=None,
-                   help="json,plaintext (default both); with --httparena: baseline,pipelined,"
-                        "limited-conn (default all three)")
+                   help="json,plaintext (default both); with --httparena: "
+                        + ",".join(ALL_HTTPARENA_TESTS) + " (default all but pipelined)")
     p.add_argument("--levels", default="",
                    help="restrict to these connection counts (each test keeps those of its "
                         "TFB levels that are listed)")
@@ -138,7 +148,8 @@ included, child processes not). scripts/peer-may-minihttp DIR builds one.
                         "wrk's connect storm")
     p.add_argument("--peer", action="append", default=[], metavar="NAME=COMMAND",
                    help="another server to run in the same rounds (repeatable); COMMAND "
-                        "gets {port} (and {workers}, {host}) substituted, see below")
+                        "gets {port} (and {workers}, {host}, {tls_port}, {cert}, {key}, "
+                        "{dataset}) substituted, see below")
     p.add_argument("--mtu", type=int, default=0,
                    help="run servers and wrk in a network namespace whose loopback has this "
                         "MTU (e.g. 1500, TFB's and HttpArena's; the host's loopback has "
@@ -149,8 +160,17 @@ included, child processes not). scripts/peer-may-minihttp DIR builds one.
     p.add_argument("--httparena", action="store_true",
                    help="HttpArena's profiles at 4,096 connections instead of TFB's tests: "
                         "baseline (scripts/httparena.lua), pipelined (GET /pipeline, depth "
-                        "16), limited-conn (baseline, connections closed after 10 requests); "
-                        "--levels replaces 4,096; floors run in pipelined only")
+                        "16), limited-conn (baseline, connections closed after 10 requests), "
+                        "async, latency, json-tls, echo (see above); --levels replaces each "
+                        "profile's connections (latency: its rates); floors run in pipelined "
+                        "only")
+    p.add_argument("--tls-cert", default=os.path.join(ROOT, "tests", "certs", "rsa.crt"),
+                   help="PEM certificate for the TLS profiles (default tests/certs/rsa.crt)")
+    p.add_argument("--tls-key", default=os.path.join(ROOT, "tests", "certs", "rsa-pkcs8.key"),
+                   help="PEM key for the TLS profiles (default tests/certs/rsa-pkcs8.key)")
+    p.add_argument("--dataset", default=os.path.join(ROOT, "tests", "data", "dataset.json"),
+                   help="HttpArena's dataset.json for GET /json/{count} (default "
+                        "tests/data/dataset.json)")
     p.add_argument("--httparena-lenient", action="store_true",
                    help="with --httparena: wrong answers (validation, non-2xx) are notes, "
                         "not problems, for servers that do not serve the profiles' paths yet")
@@ -176,7 +196,7 @@ included, child processes not). scripts/peer-may-minihttp DIR builds one.
     for t in a.tests:
         if t not in TESTS:
             p.error(f"--tests: unknown test {t!r} (json, plaintext; with --httparena: "
-                    f"{', '.join(HTTPARENA_TESTS)})")
+                    f"{', '.join(ALL_HTTPARENA_TESTS)})")
         if TESTS[t].httparena and not a.httparena:
             p.error(f"--tests {t}: an HttpArena profile; add --httparena")
     if a.profile and any(TESTS[t].httparena and t != "pipelined" for t in a.tests):
@@ -243,6 +263,13 @@ def main(argv):
     for tool in ("taskset",) + (() if args.profile else ("wrk",)):
         if not shutil.which(tool):
             die(f"{tool} not found (apt-get install -y {'wrk' if tool == 'wrk' else 'util-linux'})")
+    if any(TESTS[t].fixed_rate for t in args.tests) and not shutil.which("oha"):
+        die("oha not found: the latency profile holds fixed rates with it "
+            "(cargo install oha --version 1.16.0 --locked)")
+    for path in ((args.tls_cert, args.tls_key) if any(TESTS[t].tls for t in args.tests)
+                 else ()) + ((args.dataset,) if "json-tls" in args.tests else ()):
+        if not os.access(path, os.R_OK):
+            die(f"cannot read {path} (--tls-cert, --tls-key, --dataset)")
     if any(TESTS[t].level_lua == HTTPARENA_LUA for t in args.tests) \
             and not os.path.exists(HTTPARENA_LUA):
         die(f"{HTTPARENA_LUA} is missing (the wrk script of the baseline and limited-conn "

@@ -1,13 +1,15 @@
 """HTTP on a socket: one-shot validation of TFB's responses and the bounded
 load generator of --profile."""
 
+import json
 import selectors
 import socket
+import ssl
 import time
 
 from .common import HOST
-from .shapes import (ACCEPT, BASELINE_SHAPES, EXPECTED_BODY, PIPELINE_BODY,
-                     PIPELINE_REQUEST, URLS)
+from .shapes import (ACCEPT, BASELINE_SHAPES, DELAY_MS, ECHO_BODY, EXPECTED_BODY,
+                     LATENCY_PATH, PIPELINE_BODY, PIPELINE_REQUEST, URLS)
 
 
 def build_request(test):
@@ -40,18 +42,38 @@ def parse_responses(buf, start=0):
         for line in lines[1:]:
             k, _, v = line.partition(b":")
             headers[k.strip().lower().decode("latin-1")] = v.strip().decode("latin-1")
-        if "content-length" in headers:
-            clen = int(headers["content-length"])
-        elif "transfer-encoding" in headers:
-            raise ValueError("chunked responses are not supported by this client")
-        else:
-            clen = 0
         bstart = hend + 4
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            body = _dechunk(buf, bstart)
+            if body is None:
+                break
+            out.append((status, headers, body[0]))
+            pos = body[1]
+            continue
+        clen = int(headers.get("content-length", 0))
         if bstart + clen > n:
             break
         out.append((status, headers, bytes(buf[bstart:bstart + clen])))
         pos = bstart + clen
     return pos, out
+
+
+def _dechunk(buf, pos):
+    """A chunked body at buf[pos:]: (body, end), or None while incomplete."""
+    body = bytearray()
+    while True:
+        eol = buf.find(b"\r\n", pos)
+        if eol < 0:
+            return None
+        size = int(bytes(buf[pos:eol]).split(b";")[0], 16)
+        pos = eol + 2
+        if size == 0:
+            end = buf.find(b"\r\n\r\n", pos - 2)  # trailers end with an empty line
+            return None if end < 0 else (bytes(body), end + 4)
+        if pos + size + 2 > len(buf):
+            return None
+        body += buf[pos:pos + size]
+        pos += size + 2
 
 
 def validate(port, test, pipelined=2, timeout_s=10.0):
@@ -108,11 +130,74 @@ def _closes(sock, timeout_s):
         return False
 
 
-def validate_httparena(port, test, timeout_s=10.0):
+def _tls_connection(port, timeout_s):
+    """A TLS 1.3 connection as wrk opens one: no certificate check, no ALPN."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    raw = socket.create_connection((HOST, port), timeout=timeout_s)
+    return ctx.wrap_socket(raw, server_hostname="localhost")
+
+
+def _expected_json(dataset, count, m):
+    with open(dataset) as f:
+        items = json.load(f)[:count]
+    return {"items": [dict(i, total=i["price"] * i["quantity"] * m) for i in items],
+            "count": len(items)}
+
+
+def validate_httparena(port, test, timeout_s=10.0, tls_port=None, dataset=None):
     """HttpArena's shapes: 200 and the expected body for each baseline shape
     (limited-conn also: `Connection: close` gets its answer, then the server
-    closes), `ok` for each of two pipelined GET /pipeline. Returns problems."""
+    closes), `ok` for each of two pipelined GET /pipeline; json-tls and echo
+    over TLS on `tls_port` (each of the seven pairs against `dataset`, a
+    10,240-byte echo), the delay's decimal after at least its wait, the
+    latency profile's sum. Returns problems."""
     problems = []
+    try:
+        if test == "tls-handshake":
+            with _tls_connection(tls_port, timeout_s) as s:
+                resps, _ = _exchange(s, BASELINE_SHAPES[0][1], 1, timeout_s)
+            if not resps or resps[0][2] != BASELINE_SHAPES[0][2]:
+                problems.append("tls-handshake: GET /baseline11 over TLS: not 55")
+            return problems
+        if test in ("json-tls", "echo"):
+            with _tls_connection(tls_port, timeout_s) as s:
+                if test == "echo":
+                    req = (b"POST /echo HTTP/1.1\r\nHost: localhost:8081\r\n"
+                           b"Content-Type: application/octet-stream\r\nContent-Length: "
+                           + str(len(ECHO_BODY)).encode() + b"\r\n\r\n" + ECHO_BODY)
+                    resps, _ = _exchange(s, req, 1, timeout_s)
+                    if not resps or resps[0][0] != 200 or resps[0][2] != ECHO_BODY:
+                        problems.append("echo: the 10,240-byte body did not come back whole")
+                    return problems
+                for count, m in ((1, 3), (5, 7), (10, 2), (15, 5), (25, 4), (40, 8), (50, 6)):
+                    req = f"GET /json/{count}?m={m} HTTP/1.1\r\nHost: localhost:8081\r\n\r\n"
+                    resps, _ = _exchange(s, req.encode(), 1, timeout_s)
+                    want = _expected_json(dataset, count, m)
+                    if not resps or resps[0][0] != 200:
+                        problems.append(f"json-tls: /json/{count}?m={m}: no 200")
+                    elif json.loads(resps[0][2]) != want:
+                        problems.append(f"json-tls: /json/{count}?m={m}: not the dataset's items")
+                    elif "application/json" not in resps[0][1].get("content-type", ""):
+                        problems.append(f"json-tls: /json/{count}?m={m}: content-type")
+            return problems
+        if test in ("async", "latency"):
+            path, body = ((f"/delay/{DELAY_MS}", str(DELAY_MS).encode()) if test == "async"
+                          else (LATENCY_PATH, b"3"))
+            with socket.create_connection((HOST, port), timeout=timeout_s) as s:
+                t0 = time.monotonic()
+                resps, _ = _exchange(s, f"GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n"
+                                     .encode(), 1, timeout_s)
+                waited = time.monotonic() - t0
+            if not resps or resps[0][0] != 200 or resps[0][2] != body:
+                problems.append(f"{test}: GET {path}: expected 200 and {body!r}")
+            elif test == "async" and waited < DELAY_MS / 1000:
+                problems.append(f"async: answered after {waited * 1000:.1f} ms, before its wait")
+            return problems
+    except (OSError, ValueError) as e:
+        return [f"{test}: {e}"]
 
     def check(label, resps, want_body, want):
         for status, _headers, body in resps:

@@ -11,6 +11,13 @@ HOST = "127.0.0.1"
 JSON_LEVELS = [16, 32, 64, 128, 256, 512]
 PLAINTEXT_LEVELS = [256, 1024, 4096, 16384]
 HTTPARENA_LEVELS = [4096]
+# HttpArena's other engine profiles: 8gbit's 512 connections, async's 32,000
+# (fewer where the fd limit is lower: the run says what it used), and the
+# fixed rates of latency-1m and latency-10k with 100,000 between, over 1,024.
+ECHO_LEVELS = [512]
+ASYNC_LEVELS = [32000]
+LATENCY_RATES = [1000, 10000, 100000]
+LATENCY_CONNECTIONS = 1024
 WARMUP_CONNECTIONS = 512
 PRIMER_CONNECTIONS = 8
 PIPELINE_DEPTH = 16

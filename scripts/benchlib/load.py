@@ -2,6 +2,7 @@
 primer, a warm-up and every level with wrk; wrk's figures, the server's CPU
 time, threads, memory, and (chopin --stats) its per-worker counts."""
 
+import json
 import os
 import re
 import resource
@@ -10,8 +11,9 @@ import signal
 import subprocess
 import time
 
-from .common import (STATE, FD_MARGIN, FLOORS, CLK_TCK, HOST, LONG_LEVEL_CONNECTIONS,
-                     PRIMER_CONNECTIONS, SCRIPTS, WARMUP_CONNECTIONS, WRK_TIMEOUT_S, die, log)
+from .common import (STATE, FD_MARGIN, FLOORS, CLK_TCK, HOST, LATENCY_CONNECTIONS,
+                     LONG_LEVEL_CONNECTIONS, PRIMER_CONNECTIONS, SCRIPTS, WARMUP_CONNECTIONS,
+                     WRK_TIMEOUT_S, die, log)
 from . import client, stats as statsmod
 from .isolation import CpuQuota, QuotaError, throttle_delta
 from .servers import (Server, fd_advice, is_chopin, pick_port, raise_fd_limit,
@@ -59,17 +61,68 @@ def parse_wrk(text):
     return r
 
 
-def wrk_command(args, port, test, conns, duration, lua, lua_args, threads):
+def url_of(server, test):
+    t = TESTS[test]
+    if t.tls:
+        return f"https://{HOST}:{server.tls_port}{t.path}"
+    return f"http://{HOST}:{server.port}{t.path}"
+
+
+def wrk_command(args, server, test, conns, duration, lua, lua_args, threads):
     t = TESTS[test]
     threads = max(1, min(threads, conns))
     cmd = ["taskset", "-c", args.wrk_cpus_str, "wrk", "-H", "Host: localhost"]
     if t.accept:
         cmd += ["-H", f"Accept: {t.accept}", "-H", "Connection: keep-alive"]
     cmd += ["--latency", "-d", f"{duration}s", "-c", str(conns), "--timeout",
-            f"{WRK_TIMEOUT_S}s", "-t", str(threads), f"http://{HOST}:{port}{t.path}"]
+            f"{WRK_TIMEOUT_S}s", "-t", str(threads), url_of(server, test)]
     if lua:
         cmd += ["-s", lua, "--"] + list(lua_args)
     return cmd
+
+
+def oha_command(args, server, test, rate, duration):
+    """oha holding `rate` requests a second over LATENCY_CONNECTIONS, its
+    latencies corrected for coordinated omission (HttpArena's latency
+    profiles hold the rate the same way)."""
+    return ["taskset", "-c", args.wrk_cpus_str, "oha", "--no-tui", "--output-format", "json",
+            "-z", f"{duration}s", "-c", str(LATENCY_CONNECTIONS), "-q", str(rate),
+            "--latency-correction", "-H",
+            "Host: localhost", url_of(server, test)]
+
+
+def parse_oha(text):
+    """oha's JSON: requests (2xx), rps, and latencies in microseconds."""
+    r = {
+        "requests": None, "rps": None, "lat_avg_us": None, "lat_p50_us": None,
+        "lat_p99_us": None, "lat_max_us": None, "err_connect": 0, "err_read": 0,
+        "err_write": 0, "err_timeout": 0, "non2xx": 0,
+    }
+    start = text.find("{")
+    try:
+        doc = json.loads(text[start:]) if start >= 0 else {}
+    except ValueError:
+        return r
+    codes = doc.get("statusCodeDistribution") or {}
+    ok = sum(n for c, n in codes.items() if str(c).startswith("2"))
+    r["requests"] = ok
+    r["non2xx"] = sum(codes.values()) - ok
+    # oha cancels what is in flight when -z ends ("aborted due to deadline"):
+    # the end of the run, not an error of the server's.
+    r["err_read"] = sum(n for e, n in (doc.get("errorDistribution") or {}).items()
+                        if e != "aborted due to deadline")
+    total_s = (doc.get("summary") or {}).get("total")
+    r["rps"] = ok / total_s if total_s else None
+    summary = doc.get("summary") or {}
+    pct = doc.get("latencyPercentiles") or {}
+
+    def us(v):
+        return None if v is None else v * 1e6
+    r["lat_avg_us"] = us(summary.get("average"))
+    r["lat_max_us"] = us(summary.get("slowest"))
+    r["lat_p50_us"] = us(pct.get("p50"))
+    r["lat_p99_us"] = us(pct.get("p99"))
+    return r
 
 
 def run_wrk(cmd, duration):
@@ -118,8 +171,11 @@ def measure_level(args, server, test, phase, conns, duration, lua, lua_args, dep
     stats0 = server.stats_snapshot() if server.stats else None
     thr0 = server.cgroup.throttling() if server.cgroup else None
     user0, sys0 = read_proc_stat(pid)
-    cmd = wrk_command(args, server.port, test, conns, duration, lua, lua_args,
-                      args.wrk_threads)
+    fixed_rate = TESTS[test].fixed_rate and phase == "level"
+    if fixed_rate:
+        cmd = oha_command(args, server, test, conns, duration)
+    else:
+        cmd = wrk_command(args, server, test, conns, duration, lua, lua_args, args.wrk_threads)
     rc, out, wall, wrk_cpu = run_wrk(cmd, duration)
     alive = server.alive()
     user1, sys1 = read_proc_stat(pid) if alive else (user0, sys0)
@@ -128,7 +184,7 @@ def measure_level(args, server, test, phase, conns, duration, lua, lua_args, dep
     stats1 = server.stats_snapshot() if stats0 and alive else None
     with open(os.path.join(rawdir, f"{tag}.txt"), "w") as f:
         f.write(shlex.join(cmd) + "\n\n" + out)
-    r = parse_wrk(out)
+    r = parse_oha(out) if fixed_rate else parse_wrk(out)
     if not r["requests"]:
         # Nothing completed (e.g. a short run ending inside the connect storm):
         # wrk prints zeros, which are not latencies.
@@ -143,7 +199,9 @@ def measure_level(args, server, test, phase, conns, duration, lua, lua_args, dep
     cpu_s = user_s + sys_s
     req = r["requests"] or 0
     row = {
-        "phase": phase, "test": test, "connections": conns, "depth": depth or 1,
+        "phase": phase, "test": test,
+        # A fixed-rate level is its rate (oha holds LATENCY_CONNECTIONS).
+        "connections": conns, "depth": depth or 1,
         "duration_s": duration, "wrk_rc": rc, **r,
         "server_cpu_s": round(cpu_s, 4),
         "cpu_util_pct": round(100.0 * cpu_s / wall, 1) if wall > 0 else None,
@@ -162,7 +220,7 @@ def measure_level(args, server, test, phase, conns, duration, lua, lua_args, dep
     d = statsmod.diff(stats0, stats1)
     row.update(statsmod.row_fields(d))
     errs = r["err_connect"] + r["err_read"] + r["err_write"] + r["err_timeout"]
-    log(f"bench:   {phase:9s} {test:9s} c={conns:<6d} rps={r['rps'] or 0:>12,.0f} "
+    log(f"bench:   {phase:9s} {test:9s} {'q' if fixed_rate else 'c'}={conns:<6d} rps={r['rps'] or 0:>12,.0f} "
         f"p99={_fmt_lat(r['lat_p99_us']):>9s} ns/req={row['ns_per_req'] or 0:>8,.0f} "
         f"cpu={row['cpu_util_pct'] or 0:>5.1f}% errs={errs} non2xx={r['non2xx']}"
         + (f" throttled={row['throttled_pct']}%" if row.get("throttled_pct") is not None
@@ -181,7 +239,7 @@ def _lua_path(args, name):
     return path
 
 
-def start_server(args, flavour, port, logdir, tag):
+def start_server(args, flavour, port, logdir, tag, tls_port=None):
     cgroup = None
     if args.server_cpu_quota:
         try:
@@ -190,9 +248,12 @@ def start_server(args, flavour, port, logdir, tag):
             from .common import die
             die(str(e))
     stats = (is_chopin(args, flavour) and not args.no_stats and bool(stats_flag(args.binary)))
-    return Server(flavour, server_argv(args, flavour, port, cgroup=cgroup, stats=stats), port,
-                  logdir, tag, cgroup=cgroup, stats=stats,
-                  exit_signals=(signal.SIGTERM,) if flavour in args.peers else ())
+    server = Server(flavour, server_argv(args, flavour, port, cgroup=cgroup, stats=stats,
+                                         tls_port=tls_port), port,
+                    logdir, tag, cgroup=cgroup, stats=stats,
+                    exit_signals=(signal.SIGTERM,) if flavour in args.peers else ())
+    server.tls_port = tls_port
+    return server
 
 
 def _finish(args, server, flavour, rnd, problems, server_stats):
@@ -211,7 +272,9 @@ def _finish(args, server, flavour, rnd, problems, server_stats):
 def load_mode(args, flavours):
     """Returns (rows, problems, notes, server_stats)."""
     tests = args.tests
-    max_conns = max([WARMUP_CONNECTIONS] + [c for t in tests for c in levels_for(args, t)])
+    max_conns = max([WARMUP_CONNECTIONS] + [
+        LATENCY_CONNECTIONS if TESTS[t].fixed_rate else c
+        for t in tests for c in levels_for(args, t)])
     needed = max_conns + FD_MARGIN
     soft, hard = raise_fd_limit(needed)
     skip_above = None
@@ -244,7 +307,10 @@ def load_mode(args, flavours):
             if not my_tests:
                 continue
             port = pick_port(args.port)
-            server = start_server(args, flavour, port, args.out, f"r{rnd}-{flavour}")
+            # The TLS port and the dataset whenever a test needs either.
+            tls_port = (pick_port(port + 1) if any(TESTS[t].tls or t == "json-tls"
+                                                   for t in my_tests) else None)
+            server = start_server(args, flavour, port, args.out, f"r{rnd}-{flavour}", tls_port)
             try:
                 startup = server.log_text().strip().splitlines()
                 log(f"bench: round {rnd} {flavour} pid {server.pid}: "
@@ -253,7 +319,9 @@ def load_mode(args, flavours):
                     t = TESTS[test]
                     lenient = t.httparena and args.httparena_lenient
                     if flavour not in FLOORS:
-                        found = (client.validate_httparena(port, test) if t.httparena
+                        found = (client.validate_httparena(port, test, tls_port=tls_port,
+                                                           dataset=args.dataset)
+                                 if t.httparena
                                  else client.validate(port, test))
                         for p in found:
                             msg = f"round {rnd} {flavour}: {p}"
@@ -273,7 +341,15 @@ def load_mode(args, flavours):
                             dur = args.long_level_duration
                         seq.append(("level", c, dur, level_lua, t.level_lua_args, t.depth))
                     for phase, conns, dur, lua, lua_args, d in seq:
-                        if skip_above is not None and conns > skip_above:
+                        if (test == "async" and phase == "level" and skip_above is not None
+                                and conns > skip_above):
+                            log(f"bench:   async at {skip_above} connections, not {conns}: "
+                                f"the fd limit allows no more")
+                            notes.append(f"async ran at {skip_above} connections (fd limit)")
+                            conns = skip_above
+                        held = LATENCY_CONNECTIONS if t.fixed_rate and phase == "level" \
+                            else conns
+                        if skip_above is not None and held > skip_above:
                             log(f"bench:   skip {test} c={conns} (fd limit)")
                             continue
                         if not server.alive():

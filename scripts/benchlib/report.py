@@ -3,12 +3,13 @@ gnuplot plot of plaintext req/s and CPU per request."""
 
 import csv
 import json
+import math
 import os
 import shutil
 import statistics
 import subprocess
 
-from .common import FLOOR, FLOOR_MEMCHR, FLOORS, PIPELINE_DEPTH, die, log
+from .common import FLOOR, FLOOR_MEMCHR, FLOORS, LATENCY_CONNECTIONS, PIPELINE_DEPTH, die, log
 from .isolation import quota_text
 from .load import _fmt_lat
 from .shapes import TESTS
@@ -54,7 +55,15 @@ def context_notes(meta):
                      f"{PIPELINE_DEPTH} (the floors answer it with their plaintext response, "
                      "the plaintext shape); limited-conn is baseline with `Connection: close` "
                      "on 1 request in 10 per wrk thread (HttpArena's client closes each "
-                     "connection itself after 10).")
+                     "connection itself after 10); async is GET /delay/10; json-tls rotates "
+                     "HttpArena's seven /json/{count}?m= pairs over TLS 1.3; echo POSTs "
+                     "10,240 bytes to /echo over TLS 1.3 closed-loop (HttpArena's 8gbit holds "
+                     "50,000 req/s); tls-handshake sends each GET /baseline11 on a new TLS "
+                     "connection (req/s = handshakes a second); latency is GET /baseline11?a=1&b=2 held at q req/s by oha "
+                     f"over {LATENCY_CONNECTIONS} connections (latencies corrected for "
+                     "coordinated omission), and latScore is HttpArena's "
+                     "100 × min(1, rps / 0.95q) × (0.50·cpu + 0.25·p99 + 0.25·mean) against the "
+                     "best of this run's servers at that rate.")
     return notes
 
 
@@ -98,7 +107,32 @@ def summarise(rows, flavours):
         for key in ("err_connect", "err_read", "err_write", "err_timeout", "non2xx"):
             s[key] = sum(r[key] for r in rs)
         out.append(s)
+    add_lat_scores(out)
     return out
+
+
+def add_lat_scores(summary):
+    """HttpArena's latScore (scripts/latency_score.py): each fixed-rate row
+    against the best CPU per request, p99 and mean of the rows at its rate."""
+    def clamp01(x):
+        return max(0.0, min(1.0, x))
+    for s in summary:
+        if not TESTS[s["test"]].fixed_rate:
+            continue
+        peers = [r for r in summary if r["test"] == s["test"]
+                 and r["connections"] == s["connections"]]
+        best = {k: min((r[k] for r in peers if r.get(k)), default=None)
+                for k in ("ns_per_req", "lat_p99_us", "lat_avg_us")}
+        if not s.get("rps") or None in best.values():
+            s["lat_score"] = None
+            continue
+        rate_factor = clamp01(s["rps"] / (0.95 * s["connections"]))
+        cpu = clamp01(best["ns_per_req"] / s["ns_per_req"]) if s.get("ns_per_req") else 0.0
+        p99 = clamp01(1 - math.log10(s["lat_p99_us"] / best["lat_p99_us"]) / 3) \
+            if s.get("lat_p99_us") else 0.0
+        mean = clamp01(1 - math.log10(s["lat_avg_us"] / best["lat_avg_us"])) \
+            if s.get("lat_avg_us") else 0.0
+        s["lat_score"] = 100 * rate_factor * (0.50 * cpu + 0.25 * p99 + 0.25 * mean)
 
 
 def ratio_key(floor):
@@ -116,6 +150,8 @@ def markdown(summary, floors, rounds, notes=()):
     head += ["VmHWM MiB", "VmRSS MiB"]
     head += ["throttled %"] if throttled else []
     head += ["req/worker max/min"] if spread else []
+    scored = any("lat_score" in s for s in summary)
+    head += ["latScore"] if scored else []
     lines = [f"{n}" for n in notes] + ([""] if notes else [])
     lines += [f"Medians over {rounds} round(s); socket errors and non-2xx are sums."
              + (" \"× floor\": the median of each round's ratio of server CPU ns/request "
@@ -128,7 +164,9 @@ def markdown(summary, floors, rounds, notes=()):
              "|" + "|".join("---:" if i > 1 else "---" for i in range(len(head))) + "|"]
     empty = [s for s in summary if not s["rps"]]
     for s in summary:
-        cells = [s["flavour"], s["test"], str(s["connections"]),
+        level = (f"q={s['connections']}" if TESTS[s["test"]].fixed_rate
+                 else str(s["connections"]))
+        cells = [s["flavour"], s["test"], level,
                  f"{s['rps']:,.0f}" if s["rps"] is not None else "-",
                  _fmt_lat(s["lat_avg_us"]), _fmt_lat(s["lat_p99_us"]),
                  f"{s['err_connect']}/{s['err_read']}/{s['err_write']}/{s['err_timeout']}",
@@ -149,6 +187,8 @@ def markdown(summary, floors, rounds, notes=()):
                          else "-")
         if spread:
             cells.append(_spread_cell(s))
+        if scored:
+            cells.append(f"{s['lat_score']:.1f}" if s.get("lat_score") is not None else "-")
         lines.append("| " + " | ".join(cells) + " |")
     if any(TESTS[s["test"]].depth > 1 and s["rps"] is not None and s["lat_p99_us"] is None
            for s in summary):

@@ -137,6 +137,7 @@ class Server:
                  stats=False, exit_signals=()):
         self.name = name
         self.port = port
+        self.tls_port = None  # set by the load sequence where a test is over TLS
         self.argv = argv
         self.cgroup = cgroup
         self.stats = stats
@@ -268,9 +269,16 @@ def parse_peer(text):
     return name, command
 
 
-def peer_words(args, name, port):
-    return [w.replace("{port}", str(port)).replace("{workers}", str(args.workers))
-            .replace("{host}", HOST) for w in shlex.split(args.peers[name])]
+def peer_words(args, name, port, tls_port=None):
+    values = {"{port}": str(port), "{workers}": str(args.workers), "{host}": HOST,
+              "{tls_port}": str(tls_port or 0), "{cert}": args.tls_cert, "{key}": args.tls_key,
+              "{dataset}": args.dataset}
+    words = []
+    for w in shlex.split(args.peers[name]):
+        for k, v in values.items():
+            w = w.replace(k, v)
+        words.append(w)
+    return words
 
 
 def check_peer(args, name):
@@ -305,14 +313,18 @@ def is_chopin(args, flavour):
     return flavour not in FLOORS and flavour not in args.peers
 
 
-def server_argv(args, flavour, port, under=None, cgroup=None, stats=False):
+def server_argv(args, flavour, port, under=None, cgroup=None, stats=False, tls_port=None):
+    """The command that starts `flavour` on `port` (and with `tls_port`, TLS
+    there with --tls-cert/--tls-key, and --dataset)."""
     prefix = (cgroup.wrap() if cgroup else []) + ["taskset", "-c", args.server_cpus_str] \
         + (under or [])
     if flavour in FLOORS:
         return prefix + [args.floor_binary, "--port", str(port), "--scan", FLOOR_SCAN[flavour]]
     if flavour in args.peers:
-        return prefix + peer_words(args, flavour, port)
+        return prefix + peer_words(args, flavour, port, tls_port)
+    tls = ["--tls-port", str(tls_port), "--tls-cert", args.tls_cert, "--tls-key", args.tls_key,
+           "--dataset", args.dataset] if tls_port else []
     return prefix + [args.binary, "--port", str(port), "--bind", HOST, "--runtime", flavour,
                      "--workers", str(args.workers)] + (stats_flag(args.binary) if stats
                                                          else []) \
-        + shlex.split(args.server_args)
+        + tls + shlex.split(args.server_args)

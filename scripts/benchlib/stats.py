@@ -1,9 +1,9 @@
 """The per-worker table chopin prints on stderr with --stats (on SIGUSR1 and
 at exit), one line per worker, each starting with `stats:`:
 
-    stats: worker core accepted requests reads wakeups user_ms system_ms
-    stats: 0 1 128 1000000 62500 6000 1234 5678
-    stats: total - 128 1000000 62500 6000 1234 5678
+    stats: worker core accepted requests reads wakeups user_ms system_ms closed
+    stats: 0 1 128 1000000 62500 6000 1234 5678 128
+    stats: total - 128 1000000 62500 6000 1234 5678 128
 
 `core` is `-` for an unpinned worker. Columns are taken by the header's
 names, so added or reordered ones parse too; lines that do not parse are

@@ -57,8 +57,10 @@ impl std::fmt::Debug for Fed {
 /// rest of each call is prepended to the next piece, a call that stops at
 /// the output budget (`more`) is repeated on the rest before the next
 /// piece; after `close` the remaining pieces are dropped unread. Every
-/// piece arrives at the same instant; after the last, the clock moves past
-/// the longest wait, so every held answer is written.
+/// piece arrives at the same instant; after the last, the clock moves to a
+/// millisecond before the first held answer's deadline (nothing may be
+/// written), to the deadline (it must be), then past the longest wait, so
+/// every held answer is written.
 pub fn feed(input: &[u8], cuts: &[usize]) -> Fed {
     let server = ServerField::new("chopin");
     let encoder = Encoder::new(&server, DATE);
@@ -137,6 +139,24 @@ pub fn feed(input: &[u8], cuts: &[usize]) -> Fed {
             due <= read_at + Duration::from_millis(60_000),
             "waits at most 60 s"
         );
+        // A millisecond before the first deadline nothing may be written;
+        // at it, the first held answer (a `/delay/0` is never held) is.
+        let early = Context::new(&encoder, &data, MAX_BODY).at(due - Duration::from_millis(1));
+        let answered = pipeline.answer(&[], &mut bufs, &early);
+        assert!(bufs.out.is_empty(), "an answer written before its deadline");
+        assert!(!answered.close && pipeline.holds());
+        let on_time = Context::new(&encoder, &data, MAX_BODY).at(due);
+        let answered = pipeline.answer(&[], &mut bufs, &on_time);
+        assert!(!bufs.out.is_empty(), "no answer written at its deadline");
+        out.append(&mut bufs.out);
+        if answered.close {
+            return Fed {
+                out,
+                close: true,
+                unread: Vec::new(),
+                in_body: pipeline.in_body(),
+            };
+        }
         let later = Context::new(&encoder, &data, MAX_BODY).at(read_at + Duration::from_secs(61));
         let answered = pipeline.answer(&[], &mut bufs, &later);
         out.append(&mut bufs.out);

@@ -19,6 +19,8 @@ pub struct Response {
     pub content_length: usize,
     pub body: Vec<u8>,
     pub allow: Option<String>,
+    /// The `Content-Type` field, if any.
+    pub content_type: Option<String>,
 }
 
 /// Parses `out` into whole responses. A 200 whose body is absent (the next
@@ -57,6 +59,7 @@ pub fn parse_responses(out: &[u8]) -> Vec<Response> {
         let mut connection = None;
         let mut content_length = None;
         let mut allow = None;
+        let mut content_type = None;
         let mut server = 0;
         let mut date = 0;
         for line in lines.filter(|l| !l.is_empty()) {
@@ -78,6 +81,7 @@ pub fn parse_responses(out: &[u8]) -> Vec<Response> {
                 }
                 "Content-Type" => {
                     assert_eq!(status, 200);
+                    assert!(content_type.replace(value.to_owned()).is_none());
                 }
                 "Allow" => {
                     assert!(allow.replace(value.to_owned()).is_none());
@@ -106,6 +110,7 @@ pub fn parse_responses(out: &[u8]) -> Vec<Response> {
             content_length,
             body,
             allow,
+            content_type,
         });
     }
     responses
@@ -173,27 +178,40 @@ pub fn check_well_formed(fed: &Fed) -> Vec<Response> {
                 assert_eq!(r.allow.as_deref(), Some("GET, HEAD, POST"));
                 assert_eq!((r.content_length, r.body.len()), (0, 0));
             }
-            // The body sent, or (HEAD) the length of the body GET sends:
-            // /plaintext's, /json's, /pipeline's `ok` or /baseline11's sum.
+            // The body sent, or (HEAD) only its length, by content type:
+            // text/plain is /plaintext's, /pipeline's `ok` or a decimal (a
+            // /baseline11 sum, a /delay's ms); application/json is /json's
+            // or a /json/{count} list; application/octet-stream is an
+            // /echo, any bytes within the feed's bounds.
             200 => {
-                assert!(
-                    [PLAIN_BODY.len(), JSON_BODY.len(), 2].contains(&r.content_length)
-                        || (1..=20).contains(&r.content_length),
-                    "{r:?}"
-                );
-                let decimal = std::str::from_utf8(&r.body).is_ok_and(|s| s.parse::<i64>().is_ok());
-                assert!(
-                    r.body.is_empty()
-                        || r.body == PLAIN_BODY
-                        || r.body == JSON_BODY
-                        || r.body == b"ok"
-                        || decimal,
-                    "{r:?}"
-                );
                 assert!(r.body.is_empty() || r.body.len() == r.content_length);
+                match r.content_type.as_deref() {
+                    Some("text/plain") => {
+                        let decimal =
+                            std::str::from_utf8(&r.body).is_ok_and(|s| s.parse::<i64>().is_ok());
+                        assert!(
+                            r.body.is_empty() || r.body == PLAIN_BODY || r.body == b"ok" || decimal,
+                            "{r:?}"
+                        );
+                        assert!(r.content_length <= 20, "{r:?}");
+                    }
+                    Some("application/json") => assert!(
+                        r.body.is_empty()
+                            || r.body == JSON_BODY
+                            || (r.body.starts_with(br#"{"items":["#) && r.body.ends_with(b"}")),
+                        "{r:?}"
+                    ),
+                    Some("application/octet-stream") => {
+                        assert!(r.content_length <= 4096, "{r:?}")
+                    }
+                    other => panic!("200 with content type {other:?}: {r:?}"),
+                }
             }
             405 => assert!(
-                matches!(r.allow.as_deref(), Some("GET, HEAD" | "GET, HEAD, POST")),
+                matches!(
+                    r.allow.as_deref(),
+                    Some("GET, HEAD" | "GET, HEAD, POST" | "POST")
+                ),
                 "{r:?}"
             ),
             _ => assert_eq!(r.content_length, 0),
