@@ -90,7 +90,10 @@ fn check_well_formed(fed: &Fed) {
         // other 200 without content, and it lists `Allow`.
         let echo = head.contains("\r\nContent-Type: application/octet-stream\r\n");
         if status == 200 && length == 0 && !echo {
-            assert!(head.contains("\r\nAllow: GET, HEAD, POST\r\n"), "a 200 without content");
+            assert!(
+                head.contains("\r\nAllow: GET, HEAD, POST\r\n"),
+                "a 200 without content"
+            );
         }
         rest = &rest[head_end..];
         // An answer to HEAD has no body: the next response or the end follows.
