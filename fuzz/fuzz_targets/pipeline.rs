@@ -45,6 +45,13 @@ fn check_well_formed(fed: &Fed) {
     let mut closing = Vec::new();
     let mut count = 0;
     while !rest.is_empty() {
+        // The interim answer to `Expect: 100-continue` on a body a handler
+        // reads: exactly these bytes, then the final answer once the body
+        // has come (here, or not yet).
+        if let Some(after) = rest.strip_prefix(b"HTTP/1.1 100 Continue\r\n\r\n") {
+            rest = after;
+            continue;
+        }
         let head_end = find(rest, b"\r\n\r\n").expect("unterminated response head") + 4;
         let head = std::str::from_utf8(&rest[..head_end]).expect("ASCII head");
         let status_line = head.split("\r\n").next().unwrap();
