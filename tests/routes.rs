@@ -15,6 +15,9 @@ const DATASET: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/dataset.j
 
 /// The fields of a 404 or other answer without a body that keeps the
 /// connection open.
+/// The fields of every `/echo` request here, before its framing.
+const FIELDS: &str = "Host: localhost\r\n";
+
 const NO_BODY: &[(&str, &str)] = &[("Server", "chopin"), ("Content-Length", "0")];
 
 fn with_dataset(test: impl Fn(chopin::Flavour, std::net::SocketAddr)) {
@@ -180,30 +183,6 @@ fn without_a_dataset_json_items_is_404_and_json_is_unchanged() {
     );
 }
 
-/// `POST /echo` with `body`, framed by Content-Length.
-fn echo_request(body: &[u8]) -> Vec<u8> {
-    let mut raw = format!(
-        "POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    raw.extend_from_slice(body);
-    raw
-}
-
-/// `POST /echo` with `body` in chunks of at most `chunk` bytes.
-fn chunked_echo_request(body: &[u8], chunk: usize) -> Vec<u8> {
-    let mut raw =
-        b"POST /echo HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
-    for piece in body.chunks(chunk) {
-        raw.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
-        raw.extend_from_slice(piece);
-        raw.extend_from_slice(b"\r\n");
-    }
-    raw.extend_from_slice(b"0\r\n\r\n");
-    raw
-}
-
 fn assert_echoed(resp: &Response, body: &[u8]) {
     let length = content_length(body);
     resp.assert_exact(
@@ -229,12 +208,12 @@ fn echo_returns_every_body_byte_for_byte() {
         let mut conn = Conn::open(addr);
         for size in SIZES {
             let body = rng.bytes(size);
-            assert_echoed(&conn.roundtrip(echo_request(&body)), &body);
+            assert_echoed(&conn.roundtrip(echo_request(FIELDS, &body)), &body);
             for chunk in [1, 7, 4096, 1 << 20] {
                 if size > 8 * 1024 && chunk < 4096 {
                     continue;
                 }
-                let resp = conn.roundtrip(chunked_echo_request(&body, chunk));
+                let resp = conn.roundtrip(chunked_echo_request(FIELDS, &body, chunk));
                 assert_echoed(&resp, &body);
             }
         }
@@ -250,8 +229,11 @@ fn echo_bodies_up_to_max_body_and_413_one_byte_over() {
         |_, addr| {
             let body = Rng::new(7).bytes(MAX + 1);
             let mut conn = Conn::open(addr);
-            assert_echoed(&conn.roundtrip(echo_request(&body[..MAX])), &body[..MAX]);
-            let resp = conn.roundtrip(chunked_echo_request(&body[..MAX], 65_536));
+            assert_echoed(
+                &conn.roundtrip(echo_request(FIELDS, &body[..MAX])),
+                &body[..MAX],
+            );
+            let resp = conn.roundtrip(chunked_echo_request(FIELDS, &body[..MAX], 65_536));
             assert_echoed(&resp, &body[..MAX]);
             conn.assert_alive();
 
@@ -266,7 +248,7 @@ fn echo_bodies_up_to_max_body_and_413_one_byte_over() {
 
             // Chunks say it once the sum passes the limit.
             let mut conn = Conn::open(addr);
-            conn.send(chunked_echo_request(&body, 65_536));
+            conn.send(chunked_echo_request(FIELDS, &body, 65_536));
             let resp = conn.response();
             resp.assert_exact(413, &error_fields(), b"");
             let _ = conn.read_to_close();
@@ -280,7 +262,7 @@ fn the_default_max_body_is_one_mebibyte() {
     each_flavour(|_, addr| {
         let body = Rng::new(11).bytes(MIB);
         let mut conn = Conn::open(addr);
-        assert_echoed(&conn.roundtrip(echo_request(&body)), &body);
+        assert_echoed(&conn.roundtrip(echo_request(FIELDS, &body)), &body);
         let mut conn = Conn::open(addr);
         let head = format!(
             "POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n\r\n",
@@ -295,7 +277,10 @@ fn the_default_max_body_is_one_mebibyte() {
 fn echo_split_at_every_byte() {
     each_flavour(|_, addr| {
         for body in [&b"hello"[..], b""] {
-            for raw in [echo_request(body), chunked_echo_request(body, 2)] {
+            for raw in [
+                echo_request(FIELDS, body),
+                chunked_echo_request(FIELDS, body, 2),
+            ] {
                 for split in 1..raw.len() {
                     let mut conn = Conn::open(addr);
                     conn.send(&raw[..split]);
@@ -311,11 +296,11 @@ fn echo_split_at_every_byte() {
 fn requests_pipelined_behind_a_large_body_are_answered_in_order() {
     each_flavour(|_, addr| {
         let body = Rng::new(3).bytes(100 * 1024);
-        let mut raw = echo_request(&body);
+        let mut raw = echo_request(FIELDS, &body);
         raw.extend_from_slice(get("/plaintext").as_bytes());
-        raw.extend_from_slice(&chunked_echo_request(&body, 10_000));
+        raw.extend_from_slice(&chunked_echo_request(FIELDS, &body, 10_000));
         raw.extend_from_slice(get("/json/2").as_bytes());
-        raw.extend_from_slice(&echo_request(b"x"));
+        raw.extend_from_slice(&echo_request(FIELDS, b"x"));
         let mut conn = Conn::open(addr);
         conn.send(&raw);
         assert_echoed(&conn.response(), &body);

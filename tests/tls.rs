@@ -686,29 +686,8 @@ fn json_items_over_tls() {
     );
 }
 
-fn echo_request(body: &[u8]) -> Vec<u8> {
-    let mut raw = format!(
-        "POST /echo HTTP/1.1\r\nHost: localhost:8081\r\nContent-Type: application/octet-stream\r\n\
-         Content-Length: {}\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    raw.extend_from_slice(body);
-    raw
-}
-
-fn chunked_echo_request(body: &[u8], chunk: usize) -> Vec<u8> {
-    let mut raw =
-        b"POST /echo HTTP/1.1\r\nHost: localhost:8081\r\nTransfer-Encoding: chunked\r\n\r\n"
-            .to_vec();
-    for piece in body.chunks(chunk) {
-        raw.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
-        raw.extend_from_slice(piece);
-        raw.extend_from_slice(b"\r\n");
-    }
-    raw.extend_from_slice(b"0\r\n\r\n");
-    raw
-}
+/// The fields of every `/echo` request here, before its framing.
+const ECHO_FIELDS: &str = "Host: localhost:8081\r\nContent-Type: application/octet-stream\r\n";
 
 fn assert_echoed(resp: &Response, body: &[u8]) {
     assert_eq!(
@@ -733,22 +712,25 @@ fn echo_over_tls_through_small_socket_buffers() {
                 .unwrap_or_else(|e| panic!("handshake: {e}"));
             for size in [0, 1, 1024, 10 * 1024, 100 * 1024, 1024 * 1024] {
                 let body = rng.bytes(size);
-                let resp = conn.roundtrip(echo_request(&body));
+                let resp = conn.roundtrip(echo_request(ECHO_FIELDS, &body));
                 assert_echoed(&resp, &body);
             }
             // HttpArena's 8gbit body, and chunked bodies.
             let arena: Vec<u8> = b"echo-body:".repeat(1024);
-            assert_echoed(&conn.roundtrip(echo_request(&arena)), &arena);
+            assert_echoed(&conn.roundtrip(echo_request(ECHO_FIELDS, &arena)), &arena);
             let body = rng.bytes(100 * 1024);
             assert_echoed(
-                &conn.roundtrip(chunked_echo_request(&body, 16 * 1024)),
+                &conn.roundtrip(chunked_echo_request(ECHO_FIELDS, &body, 16 * 1024)),
                 &body,
             );
             let body = rng.bytes(1024 * 1024);
-            assert_echoed(&conn.roundtrip(chunked_echo_request(&body, 65_536)), &body);
+            assert_echoed(
+                &conn.roundtrip(chunked_echo_request(ECHO_FIELDS, &body, 65_536)),
+                &body,
+            );
             // One byte over --max-body: 413, then the close.
             let over = rng.bytes(1024 * 1024 + 1);
-            conn.send(echo_request(&over));
+            conn.send(echo_request(ECHO_FIELDS, &over));
             let resp = conn.response();
             assert_eq!(resp.status, 413, "{resp}");
             let (rest, close_notify) = conn.read_to_close();
@@ -770,7 +752,7 @@ fn pipelined_requests_over_tls_are_answered_in_order() {
             for i in 0..16 {
                 batch.extend_from_slice(get(&format!("/baseline11?a={i}&b=1")).as_bytes());
                 batch.extend_from_slice(get("/json/2?m=3").as_bytes());
-                batch.extend_from_slice(&echo_request(&echo));
+                batch.extend_from_slice(&echo_request(ECHO_FIELDS, &echo));
             }
             batch.extend_from_slice(
                 b"GET /pipeline HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",

@@ -63,6 +63,31 @@ pub fn request(method: &str, path: &str) -> String {
     format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\n\r\n")
 }
 
+/// `POST /echo` with `fields` (each line ending in CRLF) and `body`,
+/// framed by Content-Length.
+pub fn echo_request(fields: &str, body: &[u8]) -> Vec<u8> {
+    let mut raw = format!(
+        "POST /echo HTTP/1.1\r\n{fields}Content-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    raw.extend_from_slice(body);
+    raw
+}
+
+/// `POST /echo` with `fields` and `body` in chunks of at most `chunk` bytes.
+pub fn chunked_echo_request(fields: &str, body: &[u8], chunk: usize) -> Vec<u8> {
+    let mut raw =
+        format!("POST /echo HTTP/1.1\r\n{fields}Transfer-Encoding: chunked\r\n\r\n").into_bytes();
+    for piece in body.chunks(chunk) {
+        raw.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+        raw.extend_from_slice(piece);
+        raw.extend_from_slice(b"\r\n");
+    }
+    raw.extend_from_slice(b"0\r\n\r\n");
+    raw
+}
+
 /// A TFB wrk-style keep-alive request.
 pub fn tfb_request(path: &str, accept: &str) -> String {
     format!(
