@@ -14,11 +14,11 @@ use crate::scan::visible_end;
 /// `Content-Length`, `Expect`, an unfinished head, any error — returns
 /// `None` for httparse to decide.
 ///
-/// Why it exists: on TFB's requests httparse spent ≈890 instructions per
-/// request (its header names byte by byte, a runtime SIMD dispatch per
-/// value, UTF-8 validation of the target), over half of the server's user
-/// time for `/plaintext`; this path scans 16 bytes per step and spends
-/// ≈550 on the same head, routing included (README, "Performance notes").
+/// Why it exists: on TFB's requests httparse walks header names byte by
+/// byte, dispatches SIMD at run time per value and validates the target as
+/// UTF-8; this path scans 16 bytes per step. `scripts/bench --profile`
+/// (instructions per request, callgrind) shows what either costs on
+/// today's build.
 pub fn parse_common(buf: &[u8]) -> Option<Request> {
     let buf = &buf[..buf.len().min(MAX_HEAD_BYTES)];
     let (method, target_at) = if buf.starts_with(b"GET /") {
@@ -122,9 +122,9 @@ fn field_value<'a>(line: &'a [u8], lower: &[u8]) -> Option<&'a [u8]> {
 ///
 /// The fast path's own, rather than [`trim_ows`](super::syntax::trim_ows):
 /// on the two values it trims per request (`Host`, `Connection`), every
-/// shape of a shared SP-and-HTAB trim tried, quick case included, cost 13
-/// to 46 more instructions per request on TFB's plaintext and json
-/// requests (callgrind, `scripts/bench --profile`); this one costs none.
+/// shape of a shared SP-and-HTAB trim tried, quick case included, cost
+/// more instructions per request on TFB's plaintext and json requests
+/// (callgrind, `scripts/bench --profile`); this one costs none.
 #[inline]
 fn trim_spaces(mut bytes: &[u8]) -> &[u8] {
     if let [b' ', rest @ ..] = bytes {
