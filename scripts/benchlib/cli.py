@@ -46,6 +46,7 @@ from .common import FLOORS, ROOT, die, install_handlers, log
 from .isolation import (MtuNamespace, NetnsError, QuotaError, mtu_preflight,
                         quota_preflight)
 from .load import load_mode
+from .measure import alias, check_quota
 from .profile import profile_mode
 from .report import plot_only, summarise, write_load_results
 from .servers import build, check_peer, cpu_list_str, default_cpus, parse_cpu_list, parse_peer
@@ -61,7 +62,7 @@ def parse_args(argv):
   scripts/bench --duration 3                      quick pass, both flavours
   scripts/bench --floor --rounds 3                with the floors, medians of 3 rounds
   scripts/bench --tests plaintext --levels 256,16384 --duration 5
-  scripts/bench --flavours none --floor           the floors alone
+  scripts/bench --servers none --floor            the floors alone
   scripts/bench --profile                         instructions and syscalls per request
   scripts/bench --floor --server-cpu-quota 40 --rounds 3 --tests plaintext --levels 256,16384
   scripts/bench --floor --peer may-minihttp="/path/to/peer --port {port}"
@@ -70,9 +71,13 @@ def parse_args(argv):
   scripts/bench --httparena --tests json-tls,echo --peer nginx="..." --peer hyper="..."
 
 
-CPU placement: on 2 CPUs the server gets CPU 1 and wrk CPU 0; on N CPUs the server
-gets the first half and wrk the second half. The server's --workers defaults to the
-number of server CPUs, wrk's -t to the number of wrk CPUs (never above connections).
+CPU placement (--server-cpus, --client-cpus): on 2 CPUs the server gets CPU 1 and
+the client (wrk, oha) CPU 0; on N CPUs the server gets the first half and the client
+the second half. The server's --workers defaults to the number of server CPUs, wrk's
+-t to the number of client CPUs (never above connections).
+
+Old spellings, kept for a release (each says so on stderr): --flavours is
+--servers, --wrk-cpus is --client-cpus.
 
 --peer COMMAND is split like a shell line (shlex; no shell runs it) and started
 as it is, pinned (and capped) as chopin is; in it {port} becomes the port to
@@ -90,8 +95,11 @@ scripts/peer-hyper build peers.
                    help="floor binary (default target/release/examples/floor)")
     p.add_argument("--no-build", action="store_true",
                    help="do not run cargo build --release (--bin chopin / --example floor)")
-    p.add_argument("--flavours", default="per-core,multithread",
-                   help="chopin runtimes, comma separated, or 'none' (default per-core,multithread)")
+    p.add_argument("--servers", dest="flavours", default="per-core,multithread",
+                   metavar="SERVERS",
+                   help="chopin runtimes, comma separated, or 'none' (default "
+                        "per-core,multithread); other servers join with --peer")
+    alias(p, "--flavours", "--servers")
     p.add_argument("--floor", action="store_true",
                    help="add the floors (examples/floor.rs: 'floor' scans every byte, the lower "
                         "bound for a parser that reads every byte; 'floor-memchr' uses memchr) as flavours "
@@ -111,13 +119,18 @@ scripts/peer-hyper build peers.
                    help="warm-up seconds (default: --duration)")
     p.add_argument("--pause", type=float, default=None,
                    help="seconds between wrk runs (default 2 if duration >= 10 else 0.5)")
-    p.add_argument("--rounds", type=int, default=1, help="rounds, flavours interleaved (default 1)")
-    p.add_argument("--server-cpus", default="", help="taskset cpu list for the server")
-    p.add_argument("--wrk-cpus", default="", help="taskset cpu list for wrk")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="rounds, servers interleaved; figures are medians over them (default 1)")
+    p.add_argument("--server-cpus", default="", metavar="CPUS",
+                   help="taskset CPU list for the server (default: see CPU placement below)")
+    p.add_argument("--client-cpus", default="", metavar="CPUS",
+                   help="taskset CPU list for the client, wrk or oha (default: see CPU "
+                        "placement below)")
+    alias(p, "--wrk-cpus", "--client-cpus")
     p.add_argument("--workers", type=int, default=0,
                    help="chopin --workers (default: number of server cpus)")
     p.add_argument("--wrk-threads", type=int, default=0,
-                   help="wrk -t (default: number of wrk cpus)")
+                   help="wrk -t (default: number of client CPUs)")
     p.add_argument("--server-args", default="",
                    help="extra chopin arguments, e.g. '--pin' or '--backlog 8192'")
     p.add_argument("--port", type=int, default=8080, help="first port to try (default 8080)")
@@ -221,23 +234,22 @@ scripts/peer-hyper build peers.
         a.floor = True
     if a.duration < 1 or a.rounds < 1:
         p.error("--duration and --rounds must be >= 1")
-    dserver, dwrk = default_cpus()
+    dserver, dclient = default_cpus()
     try:
         a.server_cpus = parse_cpu_list(a.server_cpus) if a.server_cpus else dserver
-        a.wrk_cpus = parse_cpu_list(a.wrk_cpus) if a.wrk_cpus else dwrk
+        a.client_cpus = parse_cpu_list(a.client_cpus) if a.client_cpus else dclient
     except ValueError as e:
         p.error(str(e))
-    if set(a.server_cpus) & set(a.wrk_cpus):
+    if set(a.server_cpus) & set(a.client_cpus):
         if len(os.sched_getaffinity(0)) > 1:
-            p.error(f"--server-cpus {a.server_cpus} and --wrk-cpus {a.wrk_cpus} overlap")
-        log("bench: warning: only one CPU; server and wrk share it")
+            p.error(f"--server-cpus {a.server_cpus} and --client-cpus {a.client_cpus} overlap")
+        log("bench: warning: only one CPU; server and client share it")
     a.server_cpus_str = cpu_list_str(a.server_cpus)
-    a.wrk_cpus_str = cpu_list_str(a.wrk_cpus)
+    a.client_cpus_str = cpu_list_str(a.client_cpus)
     a.workers = a.workers or len(a.server_cpus)
-    a.wrk_threads = a.wrk_threads or len(a.wrk_cpus)
-    if a.server_cpu_quota and not 10 <= a.server_cpu_quota <= 100 * len(a.server_cpus):
-        p.error(f"--server-cpu-quota {a.server_cpu_quota:g}: expected 10..{100 * len(a.server_cpus)}"
-                f" (percent of one CPU; the server has {len(a.server_cpus)})")
+    a.wrk_threads = a.wrk_threads or len(a.client_cpus)
+    if a.server_cpu_quota:
+        check_quota(p, a.server_cpu_quota, len(a.server_cpus))
     if a.long_level_duration is None:
         a.long_level_duration = 15 if a.server_cpu_quota else 0
     if a.pause is None:
@@ -305,7 +317,7 @@ def main(argv):
     meta = {
         "started": _dt.datetime.now().isoformat(timespec="seconds"),
         "argv": sys.argv, "flavours": flavours, "server_cpus": args.server_cpus,
-        "wrk_cpus": args.wrk_cpus, "workers": args.workers, "wrk_threads": args.wrk_threads,
+        "wrk_cpus": args.client_cpus, "workers": args.workers, "wrk_threads": args.wrk_threads,
         "duration_s": args.duration, "rounds": args.rounds, "uname": os.uname().release,
         "cpus": len(os.sched_getaffinity(0)),
     }
@@ -325,7 +337,7 @@ def main(argv):
     except OSError:
         pass
     log(f"bench: out {args.out}; server cpus {args.server_cpus_str} (workers {args.workers}), "
-        f"wrk cpus {args.wrk_cpus_str} (threads {args.wrk_threads})")
+        f"client cpus {args.client_cpus_str} (wrk threads {args.wrk_threads})")
 
     if args.profile:
         meta["mode"] = "profile"

@@ -130,14 +130,19 @@ def _closes(sock, timeout_s):
         return False
 
 
-def _tls_connection(port, timeout_s):
-    """A TLS 1.3 connection as wrk opens one: no certificate check, no ALPN."""
+def tls_context():
+    """TLS 1.3 as wrk speaks it: no certificate check, no ALPN."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    return ctx
+
+
+def _tls_connection(port, timeout_s):
+    """A TLS 1.3 connection as wrk opens one (tls_context())."""
     raw = socket.create_connection((HOST, port), timeout=timeout_s)
-    return ctx.wrap_socket(raw, server_hostname="localhost")
+    return tls_context().wrap_socket(raw, server_hostname="localhost")
 
 
 def _expected_json(dataset, count, m):

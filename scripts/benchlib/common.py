@@ -1,4 +1,5 @@
-"""Constants, logging and the clean-up of everything scripts/bench starts."""
+"""Constants, logging, errors and the clean-up of everything scripts/bench
+(and the scripts beside it) start."""
 
 import os
 import signal
@@ -35,6 +36,13 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 _children = []  # every server process started, killed on exit
 STATE = {"stopping": False}  # set once a signal has ended the run
 _cleanups = []  # callables undoing host changes (cgroups, namespaces), run on exit
+_prog = "bench"  # the script's name in die()'s lines
+
+
+def set_prog(name):
+    """Names the running script in die()'s lines (default bench)."""
+    global _prog
+    _prog = name
 
 
 def log(msg):
@@ -42,7 +50,7 @@ def log(msg):
 
 
 def die(msg, code=2):
-    log(f"bench: error: {msg}")
+    log(f"{_prog}: error: {msg}")
     sys.exit(code)
 
 

@@ -71,7 +71,7 @@ def url_of(server, test):
 def wrk_command(args, server, test, conns, duration, lua, lua_args, threads):
     t = TESTS[test]
     threads = max(1, min(threads, conns))
-    cmd = ["taskset", "-c", args.wrk_cpus_str, "wrk", "-H", "Host: localhost"]
+    cmd = ["taskset", "-c", args.client_cpus_str, "wrk", "-H", "Host: localhost"]
     if t.accept:
         cmd += ["-H", f"Accept: {t.accept}", "-H", "Connection: keep-alive"]
     cmd += ["--latency", "-d", f"{duration}s", "-c", str(conns), "--timeout",
@@ -85,7 +85,7 @@ def oha_command(args, server, test, rate, duration):
     """oha holding `rate` requests a second over LATENCY_CONNECTIONS, its
     latencies corrected for coordinated omission (HttpArena's latency
     profiles hold the rate the same way)."""
-    return ["taskset", "-c", args.wrk_cpus_str, "oha", "--no-tui", "--output-format", "json",
+    return ["taskset", "-c", args.client_cpus_str, "oha", "--no-tui", "--output-format", "json",
             "-z", f"{duration}s", "-c", str(LATENCY_CONNECTIONS), "-q", str(rate),
             "--latency-correction", "-H",
             "Host: localhost", url_of(server, test)]
