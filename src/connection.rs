@@ -38,6 +38,9 @@ use crate::tls::{Received, Tls, MAX_RECORD};
 /// Bytes read per `read` call. 16 pipelined TFB requests are ~2.7 KB; a
 /// bigger batch only raises the output a single read can produce.
 const READ_BYTES: usize = 64 * 1024;
+/// The connection's input buffer: one read's bytes after an unfinished head
+/// kept from the read before, so one read answers at most this much input.
+pub const INPUT_BYTES: usize = READ_BYTES + crate::request::MAX_HEAD_BYTES;
 /// Past this much unwritten output the connection stops reading until the
 /// client drains it, so a client that never reads cannot grow our memory.
 pub const MAX_UNSENT_BYTES: usize = 256 * 1024;
@@ -107,7 +110,7 @@ struct Scratch {
 
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch {
-        input: vec![0; READ_BYTES + crate::request::MAX_HEAD_BYTES].into_boxed_slice(),
+        input: vec![0; INPUT_BYTES].into_boxed_slice(),
         buffers: Buffers {
             out: Vec::with_capacity(READ_BYTES),
             ..Buffers::default()

@@ -10,18 +10,18 @@
 //! is measured; the tests take `serial()` and never overlap.
 
 #[macro_use]
-mod hostile_clients;
+mod common;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use chopin::connection::MAX_UNSENT_BYTES;
+use chopin::connection::{INPUT_BYTES, MAX_UNSENT_BYTES};
 use chopin::request::MAX_HEAD_BYTES;
 use chopin::{Config, Flavour};
 
-use hostile_clients::*;
+use common::*;
 
 fn backpressure(flavour: Flavour) {
     let _serial = serial();
@@ -73,7 +73,7 @@ fn backpressure(flavour: Flavour) {
     let growth = rss_after.saturating_sub(rss_before);
 
     // The bound. A connection reads while its unwritten output is under
-    // MAX_UNSENT_BYTES, and one read answers at most MAX_BATCH_INPUT bytes
+    // MAX_UNSENT_BYTES, and one read answers at most INPUT_BYTES bytes
     // of requests, so it holds at most MAX_UNSENT_BYTES + one batch's
     // output, plus an unfinished head (< MAX_HEAD_BYTES). One batch's
     // output is its input times the largest answer/request size ratio of
@@ -84,8 +84,7 @@ fn backpressure(flavour: Flavour) {
     // Without the limit the server would read everything each client sends
     // and buffer ratio times as much: a client that never reads could make
     // it grow without end.
-    let per_connection =
-        MAX_UNSENT_BYTES + (MAX_BATCH_INPUT as f64 * ratio) as usize + MAX_HEAD_BYTES;
+    let per_connection = MAX_UNSENT_BYTES + (INPUT_BYTES as f64 * ratio) as usize + MAX_HEAD_BYTES;
     let bound_kib = (STALLED_CLIENTS * per_connection * 2 / 1024 + 16 * 1024) as u64;
     let (min_sent, max_sent) = (
         sent.iter().min().copied().unwrap_or(0),

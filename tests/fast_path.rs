@@ -8,8 +8,7 @@
 //! of edge cases, and in the fuzzer (fuzz/fuzz_targets/pipeline.rs). The
 //! tests also fail if the fast path stops taking the requests it is for.
 
-#[path = "support/casing.rs"]
-mod casing;
+mod common;
 
 use chopin::request::{parse, parse_common, parse_with_httparse, Method, Parsed};
 use chopin::router::{route, Resource};
@@ -166,7 +165,7 @@ fn size_limit_is_left_to_httparse() {
 // Generated heads: mostly valid, with every kind of near miss.
 
 fn casing(word: &'static str) -> impl Strategy<Value = String> {
-    any::<u32>().prop_map(move |mask| casing::casing(word, mask))
+    any::<u32>().prop_map(move |mask| common::casing::casing(word, mask))
 }
 
 fn field_name() -> impl Strategy<Value = String> {

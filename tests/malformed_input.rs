@@ -9,20 +9,15 @@
 //! `close = true`; and the answer does not depend on how the bytes are
 //! split. Then fixed cases, and the fuzzer's seeds.
 
-#[path = "support/feed.rs"]
-mod feed;
-#[path = "support/inputs.rs"]
-mod inputs;
-#[path = "support/responses.rs"]
-mod responses;
+mod common;
 
 use chopin::request::MAX_HEAD_BYTES;
-use feed::{feed, Fed};
-use inputs::{cuts, every_byte, token_soup};
+use common::feed::{feed, Fed};
+use common::inputs::{cuts, every_byte, token_soup};
+use common::pipeline_output::*;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::select;
-use responses::*;
 
 /// A request line assembled from plausible parts, with `versions` in the
 /// version slot, then token soup: most inputs get past the request line.

@@ -10,22 +10,15 @@
 //! do not change those answers; after `close = true` nothing more is
 //! answered.
 
-#[path = "support/casing.rs"]
-mod casing;
-#[path = "support/feed.rs"]
-mod feed;
-#[path = "support/inputs.rs"]
-mod inputs;
-#[path = "support/responses.rs"]
-mod responses;
+mod common;
 
-use casing::casing;
-use feed::feed;
-use inputs::{cuts, every_byte, token_soup};
+use common::casing::casing;
+use common::feed::feed;
+use common::inputs::{cuts, every_byte, token_soup};
+use common::pipeline_output::*;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::select;
-use responses::*;
 
 // ---------------------------------------------------------------------------
 // Generating valid requests
@@ -159,7 +152,7 @@ impl Req {
     }
 
     /// The response this request must get.
-    fn expected(&self) -> Response {
+    fn expected(&self) -> Answer {
         let connection = if self.closes() {
             Some("close".to_owned())
         } else if self.http10_keep_alive() {
@@ -199,7 +192,7 @@ impl Req {
             }
             .to_owned()
         });
-        Response {
+        Answer {
             status,
             connection,
             content_length,
@@ -298,7 +291,7 @@ fn render_all(reqs: &[Req]) -> Vec<u8> {
 
 /// The responses a connection must send for `reqs`: one per request, up to
 /// and including the first that closes.
-fn expected_all(reqs: &[Req]) -> (Vec<Response>, bool) {
+fn expected_all(reqs: &[Req]) -> (Vec<Answer>, bool) {
     let mut expected = Vec::new();
     for req in reqs {
         expected.push(req.expected());

@@ -6,9 +6,8 @@
 //! The server runs as a child process where its memory, CPU or exit status
 //! is measured; the tests take `serial()` and never overlap.
 
-mod common;
 #[macro_use]
-mod hostile_clients;
+mod common;
 
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -18,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use chopin::Flavour;
 
-use hostile_clients::*;
+use common::*;
 
 const LOW_NOFILE: u64 = 64;
 
@@ -312,7 +311,7 @@ fn storm_thread(addr: SocketAddr, count: usize, deadline: Instant) -> Tally {
                     let r = unsafe { libc::read(fd, chunk.as_mut_ptr().cast(), chunk.len()) };
                     if r > 0 {
                         bufs[idx].extend_from_slice(&chunk[..r as usize]);
-                        match parse_one(&bufs[idx], false) {
+                        match parse(&bufs[idx], false) {
                             Ok(None) => continue,
                             Ok(Some((resp, _))) if resp.status == 200 => tally.ok += 1,
                             _ => tally.other_status += 1,

@@ -1,12 +1,13 @@
-//! SIGTERM under pipelined load, on both runtime flavours: exit 0 within
-//! the drain bound, and every response a client received is whole.
+//! Shutting down, on both runtime flavours: SIGTERM under pipelined load
+//! exits 0 within the drain bound and every response a client received is
+//! whole; `Server::shutdown` closes idle connections and heads in progress
+//! and stops accepting.
 //!
-//! The server runs as a child process where its memory, CPU or exit status
-//! is measured; the tests take `serial()` and never overlap.
+//! The server runs as a child process where its exit status is checked;
+//! the tests take `serial()` and never overlap.
 
-mod common;
 #[macro_use]
-mod hostile_clients;
+mod common;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::SocketAddr;
@@ -17,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use chopin::Flavour;
 
-use hostile_clients::*;
+use common::*;
 
 const RAW_CLIENTS: usize = 8;
 const DEPTH: usize = 16;
@@ -47,7 +48,7 @@ fn raw_client(addr: SocketAddr, ready: mpsc::Sender<()>) -> Recorded {
         }
         let mut answered = 0;
         while answered < DEPTH {
-            match parse_one(&bytes[pos..], kinds[answered] == Kind::HeadPlain) {
+            match parse(&bytes[pos..], kinds[answered] == Kind::HeadPlain) {
                 Ok(Some((_, used))) => {
                     pos += used;
                     answered += 1;
@@ -80,7 +81,7 @@ fn whole_answers(bytes: &[u8]) -> usize {
     let mut i = 0;
     while pos < bytes.len() {
         let kind = MIX[i % MIX.len()];
-        match parse_one(&bytes[pos..], kind == Kind::HeadPlain) {
+        match parse(&bytes[pos..], kind == Kind::HeadPlain) {
             Ok(Some((resp, used))) => {
                 assert_eq!((resp.status, &resp.body[..]), kind.expected(), "answer {i}");
                 pos += used;
@@ -187,4 +188,31 @@ fn sigterm_under_load(flavour: Flavour) {
 
 both_flavours! {
     sigterm_under_load_exits_cleanly => super::sigterm_under_load;
+}
+
+/// `Server::shutdown`: idle keep-alive connections are closed, a head in
+/// progress is dropped, new connections are refused, and it returns within
+/// the drain bound.
+#[test]
+fn shutdown_closes_connections_and_stops_accepting() {
+    let _serial = serial();
+    for flavour in FLAVOURS {
+        let server = start(flavour);
+        let addr = server.local_addr();
+        let mut idle = Conn::open(addr);
+        idle.assert_alive();
+        let mut partial = Conn::open(addr);
+        partial.send("GET /json HTTP/1.1\r\nHost: a\r\n");
+        let started = Instant::now();
+        server.shutdown();
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_secs(3),
+            "{flavour}: shutdown took {took:?}"
+        );
+        assert!(idle.read_to_close().is_empty(), "{flavour}");
+        assert!(partial.read_to_close().is_empty(), "{flavour}");
+        let refused = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2));
+        assert!(refused.is_err(), "{flavour}: connected after shutdown");
+    }
 }

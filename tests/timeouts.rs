@@ -1,13 +1,13 @@
-//! The header timeout (and the optional idle timeout), on both runtime
-//! flavours, over real sockets: slow and trickled heads are closed, idle
-//! and steadily pipelining clients are kept, and a client the server
-//! stopped reading is not cut off.
+//! The header, idle and body timeouts, on both runtime flavours, over real
+//! sockets: slow and trickled heads are closed, idle and steadily
+//! pipelining clients are kept, a client the server stopped reading is not
+//! cut off, `--idle-timeout` closes idle connections, and a request body
+//! that stops coming is closed while one that keeps coming is not.
 //!
-//! The server runs as a child process where its memory, CPU or exit status
-//! is measured; the tests take `serial()` and never overlap.
+//! The tests measure time; they take `serial()` and never overlap.
 
 #[macro_use]
-mod hostile_clients;
+mod common;
 
 use std::io::Write;
 use std::net::TcpStream;
@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use chopin::{Config, Flavour};
 
-use hostile_clients::*;
+use common::*;
 
 const HALF_A_SECOND: Duration = Duration::from_millis(500);
 
@@ -36,7 +36,7 @@ fn closed_without_answer(
     within: Duration,
     what: &str,
 ) -> Duration {
-    let (buf, how, closed) = read_to_close(stream, Duration::from_secs(5));
+    let (buf, how, closed) = read_until_close(stream, Duration::from_secs(5));
     let after = closed - since;
     assert_closed(&how, what);
     assert!(
@@ -197,4 +197,193 @@ mod header_timeout_bugs {
     fn under_backpressure_multithread() {
         super::header_timeout_under_backpressure(chopin::Flavour::Multithread);
     }
+}
+
+// ---------------------------------------------------------------------------
+// In-process servers of both flavours in turn
+// ---------------------------------------------------------------------------
+
+/// `--header-timeout`: an unfinished head is dropped after it, an idle
+/// keep-alive connection is not (without `--idle-timeout`).
+#[test]
+fn header_timeout_closes_unfinished_heads_only() {
+    let _serial = serial();
+    let timeout = Duration::from_millis(300);
+    each_flavour_with(
+        |config| config.header_timeout = timeout,
+        |_, addr| {
+            let mut idle = Conn::open(addr);
+            idle.assert_alive();
+            let mut slow = Conn::open(addr);
+            let started = Instant::now();
+            slow.send("GET /json HTTP/1.1\r\nHost: a\r\n");
+            slow.expect_close();
+            let took = started.elapsed();
+            assert!(
+                took >= timeout - Duration::from_millis(20),
+                "closed after {took:?}, before the {timeout:?} header timeout"
+            );
+            // Idle for longer than the header timeout: still served.
+            assert!(started.elapsed() > timeout);
+            idle.assert_alive();
+        },
+    );
+}
+
+/// `--idle-timeout`: an idle keep-alive connection is closed after it.
+#[test]
+fn idle_timeout_closes_idle_connections() {
+    let _serial = serial();
+    let timeout = Duration::from_millis(300);
+    each_flavour_with(
+        |config| config.idle_timeout = Some(timeout),
+        |_, addr| {
+            let mut conn = Conn::open(addr);
+            conn.assert_alive();
+            let started = Instant::now();
+            conn.expect_close();
+            let took = started.elapsed();
+            assert!(
+                took >= timeout - Duration::from_millis(20),
+                "closed after {took:?}, before the {timeout:?} idle timeout"
+            );
+        },
+    );
+}
+
+/// The header timeout bounds how long one head takes to arrive. A busy
+/// client whose writes keep ending inside a request (every head complete
+/// within milliseconds, but some head always unfinished at the end of a
+/// read) must not be cut off after `--header-timeout`.
+#[test]
+fn header_timeout_applies_per_head_on_a_busy_connection() {
+    let _serial = serial();
+    let timeout = Duration::from_millis(300);
+    each_flavour_with(
+        |config| config.header_timeout = timeout,
+        |_, addr| {
+            let mut conn = Conn::open(addr);
+            let one = get("/json");
+            // Writes of one request plus a byte, 20 ms apart: a write ends
+            // on a request boundary only every len-th (39th) time, so for
+            // these 30 writes (600 ms, twice the timeout) every read ends
+            // inside a head, and every head completes within 20 ms.
+            let chunk = one.len() + 1;
+            let writes = 30;
+            assert!(writes < one.len());
+            let stream = one.repeat(writes * chunk / one.len() + 1).into_bytes();
+            let stream = &stream[..writes * chunk];
+            let mut writer = conn.stream.try_clone().unwrap();
+            let sent = stream.to_vec();
+            let sender = std::thread::spawn(move || {
+                use std::io::Write;
+                for piece in sent.chunks(chunk) {
+                    if writer.write_all(piece).is_err() {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            });
+            let complete = stream.len() / one.len();
+            let started = std::time::Instant::now();
+            for i in 0..complete {
+                eprintln!("waiting for response {i} at {:?}", started.elapsed());
+                let resp = conn.response();
+                assert_eq!(resp.status, 200, "response {i}: {resp}");
+                assert_eq!(resp.body, JSON_BODY, "response {i}: {resp}");
+            }
+            sender.join().unwrap();
+        },
+    );
+}
+
+/// `--body-timeout`: a request body that stops coming closes the
+/// connection once that long has passed without a read taking some of it:
+/// a `Content-Length` body (its 405 is already answered), a chunked body
+/// stopped inside a chunk-size line, and one whose chunk-size line grows a
+/// byte at a time without ending (bytes of an unfinished line are no
+/// progress, or it could be held open for 8 KiB of timeouts).
+#[test]
+fn body_timeout_closes_a_stalled_body() {
+    let _serial = serial();
+    let timeout = Duration::from_millis(300);
+    let at_least = timeout - Duration::from_millis(20);
+    each_flavour_with(
+        |config| config.body_timeout = timeout,
+        |_, addr| {
+            let mut conn = Conn::open(addr);
+            let started = Instant::now();
+            let resp =
+                conn.roundtrip("POST /json HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\nabc");
+            resp.assert_exact(405, &allow_fields(), b"");
+            conn.expect_close();
+            let took = started.elapsed();
+            assert!(
+                took >= at_least,
+                "Content-Length body closed after {took:?}"
+            );
+
+            let chunked = "POST /json HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+            let mut conn = Conn::open(addr);
+            let started = Instant::now();
+            conn.send(format!("{chunked}5\r\nhello\r\n1"));
+            conn.expect_close();
+            let took = started.elapsed();
+            assert!(took >= at_least, "chunk-size line closed after {took:?}");
+
+            let mut conn = Conn::open(addr);
+            let started = Instant::now();
+            conn.send(format!("{chunked}5\r\nhello\r\n1;a="));
+            let mut writer = conn.stream.try_clone().unwrap();
+            let trickle = std::thread::spawn(move || {
+                use std::io::Write;
+                for _ in 0..40 {
+                    if writer.write_all(b"b").is_err() {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            });
+            conn.expect_close();
+            let took = started.elapsed();
+            assert!(
+                took >= at_least && took < 4 * timeout,
+                "trickled chunk-size line closed after {took:?}"
+            );
+            trickle.join().unwrap();
+        },
+    );
+}
+
+/// A body that keeps coming is not cut, however long it takes in all:
+/// here every piece arrives within half the body timeout, for four times
+/// the timeout, then the connection goes on.
+#[test]
+fn body_timeout_spares_a_body_that_keeps_coming() {
+    let _serial = serial();
+    let timeout = Duration::from_millis(300);
+    let pace = Duration::from_millis(150);
+    each_flavour_with(
+        |config| config.body_timeout = timeout,
+        |_, addr| {
+            let mut conn = Conn::open(addr);
+            let resp =
+                conn.roundtrip("POST /json HTTP/1.1\r\nHost: a\r\nContent-Length: 8\r\n\r\n");
+            resp.assert_exact(405, &allow_fields(), b"");
+            for byte in b"01234567" {
+                std::thread::sleep(pace);
+                conn.send([*byte]);
+            }
+            conn.assert_alive();
+
+            conn.send("POST /json HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n");
+            for _ in 0..8 {
+                std::thread::sleep(pace);
+                conn.send("1\r\nx\r\n");
+            }
+            let resp = conn.roundtrip("0\r\n\r\n");
+            resp.assert_exact(405, &allow_fields(), b"");
+            conn.assert_alive();
+        },
+    );
 }

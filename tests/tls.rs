@@ -202,10 +202,10 @@ impl Offer {
     }
 }
 
-/// A TLS client connection over a blocking socket, read through a buffer
-/// so [`read_response`] can parse answers that arrive back to back.
+/// A TLS client connection over a blocking socket, its answers read by the
+/// tests' one [`Reader`].
 struct TlsConn {
-    io: BufReader<StreamOwned<ClientConnection, TcpStream>>,
+    io: Reader<StreamOwned<ClientConnection, TcpStream>>,
 }
 
 /// Socket buffer sizes for the client socket, `None` for the system's.
@@ -272,7 +272,7 @@ impl TlsConn {
             }
         }
         Ok(TlsConn {
-            io: BufReader::new(StreamOwned::new(conn, sock)),
+            io: Reader::new(StreamOwned::new(conn, sock)),
         })
     }
 
@@ -296,7 +296,7 @@ impl TlsConn {
     }
 
     fn response(&mut self) -> Response {
-        read_response(&mut self.io, false)
+        self.io.response(false)
     }
 
     fn roundtrip(&mut self, raw: impl AsRef<[u8]>) -> Response {
@@ -308,9 +308,7 @@ impl TlsConn {
     /// `close_notify`; returns the plaintext that came first and whether
     /// the close was a `close_notify`.
     fn read_to_close(&mut self) -> (Vec<u8>, bool) {
-        let mut rest = self.io.buffer().to_vec();
-        let buffered = rest.len();
-        self.io.consume_buffered(buffered);
+        let mut rest = self.io.take_pending();
         let deadline = Instant::now() + CLOSE_TIMEOUT;
         let mut buf = [0u8; 4096];
         loop {
@@ -334,17 +332,6 @@ impl TlsConn {
         let resp = self.roundtrip(get("/plaintext"));
         assert_eq!(resp.status, 200, "{resp}");
         assert_eq!(resp.body, PLAINTEXT_BODY, "{resp}");
-    }
-}
-
-/// `consume` under a name that says what it is for here.
-trait ConsumeBuffered {
-    fn consume_buffered(&mut self, n: usize);
-}
-
-impl<R: Read> ConsumeBuffered for BufReader<R> {
-    fn consume_buffered(&mut self, n: usize) {
-        io::BufRead::consume(self, n);
     }
 }
 
