@@ -198,7 +198,7 @@ fn fixed_cases() {
         assert!(fed.close);
         let responses = check_well_formed(&fed);
         assert_eq!(responses.len(), 1, "cut {cut}");
-        assert_eq!(responses[0].body, PLAIN_BODY);
+        assert_eq!(responses[0].body, PLAINTEXT_BODY);
     }
 
     // Empty input, and an unfinished head one byte short of the limit.

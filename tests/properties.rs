@@ -174,7 +174,7 @@ impl Req {
                     // Answered after its wait (the feed's clock moves past
                     // every deadline), in request order.
                     (_, Some(ms)) => ms.as_bytes(),
-                    _ => PLAIN_BODY,
+                    _ => PLAINTEXT_BODY,
                 };
                 let sent = if self.method == Method::Get {
                     body

@@ -7,6 +7,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use super::response::parse;
+use super::{JSON_BODY, PLAINTEXT_BODY};
 
 /// The requests these tests send; each has exactly one expected response.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,8 +34,8 @@ impl Kind {
     /// (status, body) this request must get.
     pub fn expected(self) -> (u16, &'static [u8]) {
         match self {
-            Kind::Plain => (200, b"Hello, World!"),
-            Kind::Json | Kind::JsonClose => (200, br#"{"message":"Hello, World!"}"#),
+            Kind::Plain => (200, PLAINTEXT_BODY),
+            Kind::Json | Kind::JsonClose => (200, JSON_BODY),
             Kind::NotFound => (404, b""),
             Kind::HeadPlain => (200, b""),
         }

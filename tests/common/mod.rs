@@ -88,8 +88,7 @@ pub const TFB_ACCEPT_PLAINTEXT: &str =
 pub const TFB_ACCEPT_JSON: &str =
     "application/json,text/html;q=0.9,application/xhtml+xml;q=0.9,application/xml;q=0.8,*/*;q=0.7";
 
-pub const PLAINTEXT_BODY: &[u8] = b"Hello, World!";
-pub const JSON_BODY: &[u8] = br#"{"message":"Hello, World!"}"#;
+pub use pipeline_output::{JSON_BODY, PLAINTEXT_BODY};
 
 /// A minimal valid GET for `path`.
 pub fn get(path: &str) -> String {
