@@ -26,7 +26,7 @@ use crate::http::{Framing, Method};
 use crate::request::{self, Parsed, Reject, Request, MAX_HEAD_BYTES};
 use crate::resources::{self, Data, Exchange, Wait};
 use crate::response::{Encoder, Persistence, Response, SmallBody, Status};
-use crate::router::{self, Bodies, WriteResponse};
+use crate::router::{self, WriteResponse};
 
 /// Output one call writes before it stops answering and leaves the rest of
 /// its input for the next call (after the connection has written what it
@@ -234,7 +234,7 @@ impl<'a> Context<'a> {
 #[derive(Debug, Default)]
 pub struct Buffers {
     pub out: Vec<u8>,
-    /// Bodies rendered per request ([`Bodies::large`]).
+    /// Bodies of any length rendered per request ([`router::respond`]).
     pub large: Vec<u8>,
     /// A chunked body decoded within one call.
     pub decoded: Vec<u8>,
@@ -362,10 +362,13 @@ impl Pipeline {
                     more: true,
                 };
             }
-            let req = match request::parse(&input[pos..]) {
+            // Borrowed where the parser left it: moved out, the request
+            // was copied field by field to a second place on the stack.
+            let parsed = request::parse(&input[pos..]);
+            let req = match &parsed {
                 Parsed::Complete(req) => req,
                 Parsed::Partial => break,
-                Parsed::Invalid(reject) => {
+                &Parsed::Invalid(reject) => {
                     refuse(&mut bufs.out, cx.encoder, reject_status(reject));
                     return Answered::closing(input);
                 }
@@ -374,16 +377,16 @@ impl Pipeline {
             let route = router::route(req.target, head);
             if route.resource.reads_body(req.method) {
                 // Rare next to the benchmarks' GETs: out of line.
-                match self.answer_with_body(&req, route, &input[pos..], bufs, cx, hold_from) {
+                match self.answer_with_body(req, route, &input[pos..], bufs, cx, hold_from) {
                     WithBody::Taken(used) => pos += used,
                     WithBody::Closed => return Answered::closing(input),
                 }
                 continue;
             }
             pos += req.head_len;
-            let persistence = persistence(&req, false);
+            let persistence = persistence(req, false);
             let answer = Answer {
-                req: &req,
+                req,
                 head,
                 route,
                 body: b"",
@@ -841,11 +844,7 @@ impl Answer<'_> {
     fn encode(self, out: &mut Vec<u8>, large: &mut Vec<u8>, cx: &Context<'_>) -> Encoded {
         let exchange = Exchange {
             method: self.req.method,
-            target: self
-                .req
-                .target
-                .path_and_query(self.head)
-                .unwrap_or_default(),
+            target: self.route.target,
             param: self.route.param,
             body: self.body,
             data: cx.data,
@@ -860,11 +859,7 @@ impl Answer<'_> {
             with_body,
             held: &mut held,
         };
-        let mut bodies = Bodies {
-            small: SmallBody::new(),
-            large,
-        };
-        router::respond(&exchange, self.route.resource, &mut bodies, write);
+        router::respond(&exchange, self.route.resource, large, write);
         match held {
             None => Encoded::Written(persistence),
             Some(wait) => Encoded::Held(wait, persistence, with_body),

@@ -399,7 +399,7 @@ impl<'v> Pieces<'v> {
 /// became a `memcpy`/`memset` call of a variable length; here a piece is a
 /// bounds check and a copy the compiler sees whole. Bodies of any length
 /// are rendered into the worker's growable buffer instead
-/// ([`Bodies::large`](crate::router::Bodies)).
+/// ([`Buffers::large`](crate::pipeline::Buffers)).
 pub struct SmallBody {
     bytes: [u8; SmallBody::CAPACITY],
     len: usize,

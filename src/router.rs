@@ -41,6 +41,9 @@ pub enum Resource {
 pub struct Route<'a> {
     pub resource: Resource,
     pub param: &'a [u8],
+    /// The target's path and query, as the handler sees it
+    /// ([`Exchange::target`]); empty for a target without one.
+    pub target: &'a [u8],
 }
 
 impl Route<'_> {
@@ -48,6 +51,7 @@ impl Route<'_> {
         Route {
             resource,
             param: b"",
+            target: b"",
         }
     }
 }
@@ -83,7 +87,11 @@ pub fn route_path(path_and_query: &[u8]) -> Route<'_> {
     for &(path, resource) in FIXED {
         if let Some(rest) = path_and_query.strip_prefix(path) {
             if matches!(rest, [] | [b'?', ..]) {
-                return Route::to(resource);
+                return Route {
+                    resource,
+                    param: b"",
+                    target: path_and_query,
+                };
             }
         }
     }
@@ -97,11 +105,15 @@ pub fn route_path(path_and_query: &[u8]) -> Route<'_> {
                 return Route {
                     resource,
                     param: &rest[..end],
+                    target: path_and_query,
                 };
             }
         }
     }
-    Route::to(Resource::NotFound)
+    Route {
+        target: path_and_query,
+        ..Route::to(Resource::NotFound)
+    }
 }
 
 impl Resource {
@@ -180,18 +192,14 @@ pub trait WriteResponse {
     fn hold(self, wait: Wait);
 }
 
-/// What handlers may render into: a small stack buffer for bodies known
-/// to be short (a `/json` message, a sum), and the worker's growable one
-/// for bodies of any length (`/json/{count}`).
-pub struct Bodies<'v> {
-    pub small: SmallBody,
-    pub large: &'v mut Vec<u8>,
-}
-
 /// Hands the answer to `exchange` on `route` to `write`: the handler's for
 /// a method the resource serves, else the answer for the server (`OPTIONS
 /// *`), for no such resource (404), for a method this resource does not
-/// serve (405 with `Allow`) or one no resource does (501).
+/// serve (405 with `Allow`) or one no resource does (501). Bodies known
+/// to be short (a `/json` message, a sum) are rendered into a
+/// [`SmallBody`] on the stack, made in the arm that needs it so that no
+/// other answer pays for it; bodies of any length (`/json/{count}`) into
+/// `large`, the worker's growable buffer.
 ///
 /// A callback rather than a returned [`Response`]: returned from one
 /// function for every route, the response's pieces are values known only at
@@ -202,7 +210,7 @@ pub struct Bodies<'v> {
 pub fn respond(
     exchange: &Exchange<'_>,
     resource: Resource,
-    bodies: &mut Bodies<'_>,
+    large: &mut Vec<u8>,
     write: impl WriteResponse,
 ) {
     let method = exchange.method;
@@ -220,10 +228,12 @@ pub fn respond(
         // Each arm calls `write` itself, so that each response is encoded
         // with its handler's constants.
         (Resource::Plaintext, _) => write.write(&resources::plaintext()),
-        (Resource::Json, _) => write.write(&resources::json(&mut bodies.small)),
+        (Resource::Json, _) => write.write(&resources::json(&mut SmallBody::new())),
         (Resource::Pipeline, _) => write.write(&resources::pipeline()),
-        (Resource::Baseline, _) => write.write(&resources::baseline(exchange, &mut bodies.small)),
-        (Resource::JsonItems, _) => write.write(&resources::json_items(exchange, bodies.large)),
+        (Resource::Baseline, _) => {
+            write.write(&resources::baseline(exchange, &mut SmallBody::new()))
+        }
+        (Resource::JsonItems, _) => write.write(&resources::json_items(exchange, large)),
         (Resource::Echo, _) => write.write(&resources::echo(exchange)),
         (Resource::Delay, _) => match resources::delay(exchange) {
             Ok(wait) => write.hold(wait),
@@ -238,11 +248,8 @@ mod tests {
 
     #[test]
     fn paths_map_to_routes() {
-        let to = |resource| Route::to(resource);
-        let with = |resource, param: &'static str| Route {
-            resource,
-            param: param.as_bytes(),
-        };
+        let to = |resource| (resource, &b""[..]);
+        let with = |resource, param: &'static str| (resource, param.as_bytes());
         for (path, expected) in [
             ("/plaintext", to(Resource::Plaintext)),
             ("/plaintext?a=1", to(Resource::Plaintext)),
@@ -273,7 +280,9 @@ mod tests {
             ("", to(Resource::NotFound)),
             ("?q", to(Resource::NotFound)),
         ] {
-            assert_eq!(route_path(path.as_bytes()), expected, "{path:?}");
+            let route = route_path(path.as_bytes());
+            assert_eq!((route.resource, route.param), expected, "{path:?}");
+            assert_eq!(route.target, path.as_bytes(), "{path:?}");
         }
         assert_eq!(route(Target::Server, b"").resource, Resource::Server);
         assert_eq!(route(Target::Elsewhere, b"").resource, Resource::NotFound);
