@@ -287,6 +287,7 @@ impl Pipeline {
 
     /// Answers every complete request at the start of `input`, in order,
     /// into `bufs.out`, after the held answers that are due by now.
+    #[inline(always)]
     pub fn answer(&mut self, input: &[u8], bufs: &mut Buffers, cx: &Context<'_>) -> Answered {
         let start = bufs.out.len();
         if self.held.is_some() && self.release(bufs, cx) {
