@@ -55,6 +55,21 @@ impl Chunked {
     /// chunk data to `data` in order; when `data` returns false, stops with
     /// [`Progress::Stopped`].
     pub fn decode(&mut self, input: &[u8], data: &mut impl FnMut(&[u8]) -> bool) -> Progress {
+        self.decode_framed(input, data, &mut |_| true)
+    }
+
+    /// [`Chunked::decode`], also handing `framing` the length of each
+    /// framing unit as it is consumed (a chunk-size line or a trailer line
+    /// with its CRLF, the CRLF after a chunk's data); when `framing`
+    /// returns false, stops with [`Progress::Stopped`]. Units are consumed
+    /// whole, never part of one, so a limit on framing tested here falls
+    /// at the same byte however the body is split into reads.
+    pub fn decode_framed(
+        &mut self,
+        input: &[u8],
+        data: &mut impl FnMut(&[u8]) -> bool,
+        framing: &mut impl FnMut(usize) -> bool,
+    ) -> Progress {
         let mut pos = 0;
         loop {
             match *self {
@@ -74,6 +89,9 @@ impl Chunked {
                     [b'\r', b'\n', ..] => {
                         pos += 2;
                         *self = Chunked::Size;
+                        if !framing(2) {
+                            return Progress::Stopped;
+                        }
                     }
                     [] | [b'\r'] => return Progress::More(pos),
                     _ => return Progress::Invalid,
@@ -93,6 +111,9 @@ impl Chunked {
                     } else {
                         Chunked::Data(size)
                     };
+                    if !framing(line.len() + 2) {
+                        return Progress::Stopped;
+                    }
                 }
                 Chunked::Trailer => {
                     let line = match line(&input[pos..]) {
@@ -101,6 +122,9 @@ impl Chunked {
                         Line::Invalid => return Progress::Invalid,
                     };
                     pos += line.len() + 2;
+                    if !framing(line.len() + 2) {
+                        return Progress::Stopped;
+                    }
                     if line.is_empty() {
                         *self = Chunked::Size;
                         return Progress::Done(pos);

@@ -581,12 +581,21 @@ impl Pipeline {
                 decoded.clear();
                 let mut chunked = Chunked::default();
                 let max_body = cx.max_body;
-                let progress = chunked.decode(after, &mut |data| {
-                    decoded.len() + data.len() <= max_body && {
-                        decoded.extend_from_slice(data);
-                        true
-                    }
-                });
+                let mut framing_bytes = 0;
+                // The data so far, for the framing test: `decoded` itself is
+                // borrowed by the data closure.
+                let data_len = std::cell::Cell::new(0);
+                let progress = chunked.decode_framed(
+                    after,
+                    &mut |data| {
+                        decoded.len() + data.len() <= max_body && {
+                            decoded.extend_from_slice(data);
+                            data_len.set(decoded.len());
+                            true
+                        }
+                    },
+                    &mut |unit| within_allowance(&mut framing_bytes, unit, data_len.get()),
+                );
                 match progress {
                     Progress::Done(used) => {
                         let answered =
@@ -598,11 +607,6 @@ impl Pipeline {
                         };
                     }
                     Progress::More(used) => {
-                        let framing_bytes = used - decoded.len();
-                        if framing_bytes > framing_allowance(decoded.len()) {
-                            refuse(&mut bufs.out, cx.encoder, Status::ContentTooLarge);
-                            return WithBody::Closed;
-                        }
                         let chunked = Reading::Chunked(chunked);
                         self.start_reading(
                             req,
@@ -788,20 +792,21 @@ impl ReadingBody {
             }
             Reading::Chunked(chunked) => {
                 let body = &mut self.body;
-                let before = body.len();
-                let progress = chunked.decode(input, &mut |data| {
-                    body.len() + data.len() <= max_body && {
-                        body.extend_from_slice(data);
-                        true
-                    }
-                });
-                if let Progress::Done(used) | Progress::More(used) = progress {
-                    self.framing_bytes += used - (self.body.len() - before);
-                    if self.framing_bytes > framing_allowance(self.body.len()) {
-                        return Progress::Stopped;
-                    }
-                }
-                progress
+                let framing_bytes = &mut self.framing_bytes;
+                // The body's length, for the framing test: the body itself
+                // is borrowed by the data closure.
+                let data_len = std::cell::Cell::new(body.len());
+                chunked.decode_framed(
+                    input,
+                    &mut |data| {
+                        body.len() + data.len() <= max_body && {
+                            body.extend_from_slice(data);
+                            data_len.set(body.len());
+                            true
+                        }
+                    },
+                    &mut |unit| within_allowance(framing_bytes, unit, data_len.get()),
+                )
             }
         }
     }
@@ -814,6 +819,15 @@ impl ReadingBody {
 /// behind an 8 KiB extension: a megabyte of body, gigabytes of framing.
 fn framing_allowance(data: usize) -> usize {
     MAX_HEAD_BYTES + 8 * data
+}
+
+/// Counts a framing unit of `unit` bytes into `framing_bytes`; whether
+/// the total is still within [`framing_allowance`] of `data` bytes.
+/// Tested at every unit the decoder consumes, so the 413 falls at the same
+/// byte however the body was split into reads.
+fn within_allowance(framing_bytes: &mut usize, unit: usize, data: usize) -> bool {
+    *framing_bytes += unit;
+    *framing_bytes <= framing_allowance(data)
 }
 
 /// A request, and what its answer needs.
@@ -1363,6 +1377,30 @@ mod tests {
         let (out, answered) = run_split(&input, &[input.len() / 3, 2 * input.len() / 3], MAX_BODY);
         assert_eq!(statuses(&out), ["413"]);
         assert!(answered.close);
+    }
+
+    /// The framing allowance falls at the same byte at every split: 9,200
+    /// bytes of trailers answer the same in one read as split after them,
+    /// followed by the end of the body (413) or by an invalid line (413:
+    /// the allowance ran out before it).
+    #[test]
+    fn the_framing_allowance_is_the_same_at_every_split() {
+        let mut body = b"0\r\n".to_vec();
+        for _ in 0..100 {
+            body.extend_from_slice(b"X-Trailer: ");
+            body.extend_from_slice(&[b'7'; 79]);
+            body.extend_from_slice(b"\r\n");
+        }
+        let head = b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+        for end in [&b"\r\n"[..], b"bad line\r\n\r\n"] {
+            let input = [&head[..], &body, end].concat();
+            let cut = head.len() + body.len();
+            for cuts in [&[][..], &[cut], &[head.len()], &[head.len() + 3, cut + 1]] {
+                let (out, answered) = run_split(&input, cuts, 1 << 20);
+                assert_eq!(statuses(&out), ["413"], "{cuts:?}");
+                assert!(answered.close);
+            }
+        }
     }
 
     #[test]
