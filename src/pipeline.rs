@@ -582,19 +582,12 @@ impl Pipeline {
                 let mut chunked = Chunked::default();
                 let max_body = cx.max_body;
                 let mut framing_bytes = 0;
-                // The data so far, for the framing test: `decoded` itself is
-                // borrowed by the data closure.
-                let data_len = std::cell::Cell::new(0);
-                let progress = chunked.decode_framed(
+                let progress = decode_for_handler(
+                    &mut chunked,
                     after,
-                    &mut |data| {
-                        decoded.len() + data.len() <= max_body && {
-                            decoded.extend_from_slice(data);
-                            data_len.set(decoded.len());
-                            true
-                        }
-                    },
-                    &mut |unit| within_allowance(&mut framing_bytes, unit, data_len.get()),
+                    &mut decoded,
+                    &mut framing_bytes,
+                    max_body,
                 );
                 match progress {
                     Progress::Done(used) => {
@@ -790,24 +783,13 @@ impl ReadingBody {
                     _ => Progress::More(take as usize),
                 }
             }
-            Reading::Chunked(chunked) => {
-                let body = &mut self.body;
-                let framing_bytes = &mut self.framing_bytes;
-                // The body's length, for the framing test: the body itself
-                // is borrowed by the data closure.
-                let data_len = std::cell::Cell::new(body.len());
-                chunked.decode_framed(
-                    input,
-                    &mut |data| {
-                        body.len() + data.len() <= max_body && {
-                            body.extend_from_slice(data);
-                            data_len.set(body.len());
-                            true
-                        }
-                    },
-                    &mut |unit| within_allowance(framing_bytes, unit, data_len.get()),
-                )
-            }
+            Reading::Chunked(chunked) => decode_for_handler(
+                chunked,
+                input,
+                &mut self.body,
+                &mut self.framing_bytes,
+                max_body,
+            ),
         }
     }
 }
@@ -821,13 +803,37 @@ fn framing_allowance(data: usize) -> usize {
     MAX_HEAD_BYTES + 8 * data
 }
 
-/// Counts a framing unit of `unit` bytes into `framing_bytes`; whether
-/// the total is still within [`framing_allowance`] of `data` bytes.
-/// Tested at every unit the decoder consumes, so the 413 falls at the same
-/// byte however the body was split into reads.
-fn within_allowance(framing_bytes: &mut usize, unit: usize, data: usize) -> bool {
-    *framing_bytes += unit;
-    *framing_bytes <= framing_allowance(data)
+/// Decodes what `input` holds of a chunked body read for its handler,
+/// appending its data to `body` and counting its framing into
+/// `framing_bytes`: `Stopped` once the body would grow past `max_body` or
+/// its framing past [`framing_allowance`]. The allowance is tested at every
+/// framing unit the decoder consumes, so the 413 falls at the same byte
+/// however the body was split into reads. One body read in one call and
+/// one read over several go through here alike.
+fn decode_for_handler(
+    chunked: &mut Chunked,
+    input: &[u8],
+    body: &mut Vec<u8>,
+    framing_bytes: &mut usize,
+    max_body: usize,
+) -> Progress {
+    // The body's length, for the framing test: the body itself is
+    // borrowed by the data closure.
+    let data_len = std::cell::Cell::new(body.len());
+    chunked.decode_framed(
+        input,
+        &mut |data| {
+            body.len() + data.len() <= max_body && {
+                body.extend_from_slice(data);
+                data_len.set(body.len());
+                true
+            }
+        },
+        &mut |unit| {
+            *framing_bytes += unit;
+            *framing_bytes <= framing_allowance(data_len.get())
+        },
+    )
 }
 
 /// A request, and what its answer needs.
