@@ -389,7 +389,9 @@ impl Pipeline {
             }
             pos += req.head_len;
             let persistence = persistence(req, false);
-            let answer = Answer {
+            // Made in each branch that uses it: made once before them, its
+            // fields were stored to the stack on every request.
+            let answer = || Answer {
                 req,
                 head,
                 route,
@@ -399,7 +401,7 @@ impl Pipeline {
             match req.framing {
                 // A closing answer goes now: the body is never read.
                 Framing::Chunked if persistence != Persistence::Close => {
-                    match self.defer(answer, bufs, cx) {
+                    match self.defer(answer(), bufs, cx) {
                         Some(deferred) => {
                             self.body =
                                 InBody::SkippingChunked(Box::new((Chunked::default(), deferred)));
@@ -411,7 +413,7 @@ impl Pipeline {
                 Framing::Chunked | Framing::Length(0) => {}
                 Framing::Length(len) => self.body = InBody::Skipping(len),
             }
-            if self.write(answer, bufs, cx, hold_from) == Persistence::Close {
+            if self.write(answer(), bufs, cx, hold_from) == Persistence::Close {
                 return Answered::closing(input);
             }
         }
@@ -866,7 +868,9 @@ impl Answer<'_> {
     /// closes it, as a parser's does ([`Status::closes`]).
     #[inline(always)]
     fn encode(self, out: &mut Vec<u8>, large: &mut Vec<u8>, cx: &Context<'_>) -> Encoded {
-        let exchange = Exchange {
+        // Made only by the handlers that read it: made before `respond`,
+        // its fields were stored to the stack for every answer.
+        let exchange = || Exchange {
             method: self.req.method,
             target: self.route.target,
             param: self.route.param,
@@ -883,7 +887,7 @@ impl Answer<'_> {
             with_body,
             held: &mut held,
         };
-        router::respond(&exchange, self.route.resource, large, write);
+        router::respond(self.req.method, self.route.resource, exchange, large, write);
         match held {
             None => Encoded::Written(persistence),
             Some(wait) => Encoded::Held(wait, persistence, with_body),

@@ -192,14 +192,17 @@ pub trait WriteResponse {
     fn hold(self, wait: Wait);
 }
 
-/// Hands the answer to `exchange` on `route` to `write`: the handler's for
-/// a method the resource serves, else the answer for the server (`OPTIONS
-/// *`), for no such resource (404), for a method this resource does not
-/// serve (405 with `Allow`) or one no resource does (501). Bodies known
-/// to be short (a `/json` message, a sum) are rendered into a
-/// [`SmallBody`] on the stack, made in the arm that needs it so that no
-/// other answer pays for it; bodies of any length (`/json/{count}`) into
-/// `large`, the worker's growable buffer.
+/// Hands the answer to a `method` request for `resource` to `write`: the
+/// handler's for a method the resource serves, else the answer for the
+/// server (`OPTIONS *`), for no such resource (404), for a method this
+/// resource does not serve (405 with `Allow`) or one no resource does
+/// (501). Bodies known to be short (a `/json` message, a sum) are rendered
+/// into a [`SmallBody`] on the stack, made in the arm that needs it so that
+/// no other answer pays for it; bodies of any length (`/json/{count}`) into
+/// `large`, the worker's growable buffer. The [`Exchange`] is made the same
+/// way, by `exchange`, only in the arms whose handler reads the request:
+/// made before the call, its fields were stored to the stack for every
+/// answer (`scripts/bench --profile`, callgrind by source line).
 ///
 /// A callback rather than a returned [`Response`]: returned from one
 /// function for every route, the response's pieces are values known only at
@@ -207,13 +210,13 @@ pub trait WriteResponse {
 /// they are constants, each copy one of a known length (measured in
 /// docs/design.md, "Write batching and response composition").
 #[inline(always)]
-pub fn respond(
-    exchange: &Exchange<'_>,
+pub fn respond<'a>(
+    method: Method,
     resource: Resource,
+    exchange: impl FnOnce() -> Exchange<'a>,
     large: &mut Vec<u8>,
     write: impl WriteResponse,
 ) {
-    let method = exchange.method;
     // The served case first, one test of the method against the
     // resource's set, then a jump on the resource alone.
     if resource.allows(method) {
@@ -224,11 +227,11 @@ pub fn respond(
             Resource::Json => write.write(&resources::json(&mut SmallBody::new())),
             Resource::Pipeline => write.write(&resources::pipeline()),
             Resource::Baseline => {
-                write.write(&resources::baseline(exchange, &mut SmallBody::new()))
+                write.write(&resources::baseline(&exchange(), &mut SmallBody::new()))
             }
-            Resource::JsonItems => write.write(&resources::json_items(exchange, large)),
-            Resource::Echo => write.write(&resources::echo(exchange)),
-            Resource::Delay => match resources::delay(exchange) {
+            Resource::JsonItems => write.write(&resources::json_items(&exchange(), large)),
+            Resource::Echo => write.write(&resources::echo(&exchange())),
+            Resource::Delay => match resources::delay(&exchange()) {
                 Ok(wait) => write.hold(wait),
                 Err(refused) => write.write(&refused),
             },

@@ -2,15 +2,18 @@
 //!
 //! The request fast path ([`crate::request::parse_common`]) spends most of
 //! its time looking for the end of a request-target or a field line: the
-//! first byte outside visible ASCII (plus the space, in a field line).
+//! first byte outside visible ASCII (plus the space, in a field line), or,
+//! in a target, the first byte its path and query may not hold as it is.
 //! Byte by byte that costs several instructions a byte; one `u64` at a
 //! time (SWAR) a fraction of that; one SSE2 compare per 16 bytes less
 //! again. The measurements, on the whole server and on
 //! `examples/pipeline_cost` against SWAR alone, are in docs/design.md
-//! ("Scanning 16 bytes a step"): they are the reason for this module's one
-//! `unsafe` block, an unaligned 16-byte load. SSE2 is part of x86-64 itself, so there is no feature
-//! detection; elsewhere the SWAR loop runs. Both give the same answer
-//! (tested below on every byte value).
+//! ("Scanning 16 bytes a step"): they are the reason for this module's
+//! `unsafe` blocks, an unaligned 16-byte load and the SSE2 intrinsics
+//! (unsafe to call before Rust 1.87; the MSRV is 1.85). SSE2 is part of
+//! x86-64 itself, so there is no feature detection; elsewhere the SWAR
+//! loop runs (the byte loop, for a target). Each gives the same answer as
+//! the byte loop (tested below on every byte value).
 
 /// The index of the first byte at or after `from` outside `LOW..=b'~'`
 /// (`bytes.len()` if there is none): `LOW = b'!'` for a request-target,
@@ -24,7 +27,7 @@
 pub fn visible_end<const LOW: u8>(bytes: &[u8], from: usize) -> usize {
     #[cfg(target_arch = "x86_64")]
     {
-        visible_end_sse2::<LOW>(bytes, from)
+        run_end_sse2::<Visible<LOW>>(bytes, from)
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -32,28 +35,141 @@ pub fn visible_end<const LOW: u8>(bytes: &[u8], from: usize) -> usize {
     }
 }
 
+/// The index of the first byte at or after `from` that may not stand
+/// as it is in a request-target's path and query (`bytes.len()` if there
+/// is none): one outside visible ASCII (the space after the target, in a
+/// request line), one of `"#<>[\]^`{|}` that RFC 3986 allows nowhere in
+/// them, or a `%`, which starts an escape for the grammar to judge.
+///
+/// It finds a request-target's end and judges its bytes in one pass, for
+/// the usual target (no escape): the table lookup per byte that it saves
+/// was the biggest part of the request fast path's target check
+/// (`scripts/bench --profile`, callgrind by source line).
+/// [`crate::request`]'s tests check it against the grammar's own table.
 #[inline]
-fn is_outside<const LOW: u8>(b: u8) -> bool {
-    b.wrapping_sub(LOW) > b'~' - LOW
+pub fn plain_target_end(bytes: &[u8], from: usize) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    {
+        run_end_sse2::<PlainTarget>(bytes, from)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        tail_run::<PlainTarget>(bytes, from)
+    }
 }
 
-/// The bytes after the last whole step, byte by byte.
+/// A kind of run: the bytes that end it, one at a time and (on x86-64)
+/// sixteen at a time.
+trait Run {
+    /// Whether `b` ends the run.
+    fn stops(b: u8) -> bool;
+
+    /// One bit per byte of `bytes[at..at + 16]`, set where the byte ends
+    /// the run.
+    #[cfg(target_arch = "x86_64")]
+    fn stops_mask(bytes: &[u8], at: usize) -> u32;
+}
+
+/// Runs of `LOW..=b'~'`.
+struct Visible<const LOW: u8>;
+
+/// Runs of the bytes a request-target's path and query may hold as they
+/// are ([`plain_target_end`]).
+struct PlainTarget;
+
+impl<const LOW: u8> Run for Visible<LOW> {
+    #[inline]
+    fn stops(b: u8) -> bool {
+        b.wrapping_sub(LOW) > b'~' - LOW
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[inline]
+    fn stops_mask(bytes: &[u8], at: usize) -> u32 {
+        use std::arch::x86_64::_mm_movemask_epi8;
+        let chunk = load_sse2(bytes, at);
+        // SAFETY: SSE2 is in every x86-64 CPU (the target's baseline).
+        unsafe { _mm_movemask_epi8(outside_sse2::<LOW>(chunk)) as u32 }
+    }
+}
+
+impl Run for PlainTarget {
+    #[inline]
+    fn stops(b: u8) -> bool {
+        Visible::<b'!'>::stops(b)
+            || matches!(
+                b,
+                b'"' | b'#'
+                    | b'%'
+                    | b'<'
+                    | b'>'
+                    | b'['
+                    | b'\\'
+                    | b']'
+                    | b'^'
+                    | b'`'
+                    | b'{'
+                    | b'|'
+                    | b'}'
+            )
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[inline]
+    fn stops_mask(bytes: &[u8], at: usize) -> u32 {
+        use std::arch::x86_64::{
+            _mm_and_si128, _mm_cmpeq_epi8, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
+            _mm_set1_epi8, _mm_sub_epi8,
+        };
+        let chunk = load_sse2(bytes, at);
+        // SAFETY: SSE2 is in every x86-64 CPU (the target's baseline).
+        let mask = unsafe {
+            let is = |value: u8| _mm_cmpeq_epi8(chunk, _mm_set1_epi8(value as i8));
+            // Pairs that differ in one bit, compared with that bit set:
+            // `"` and `#`, `<` and `>`.
+            let either = |bit: u8, value: u8| {
+                _mm_cmpeq_epi8(
+                    _mm_or_si128(chunk, _mm_set1_epi8(bit as i8)),
+                    _mm_set1_epi8(value as i8),
+                )
+            };
+            // `[\]` and `{|}` differ in bit 5: with it cleared, both are
+            // 0x5B..=0x5D; unsigned `x <= 2` is `min(x, 2) == x`.
+            let folded = _mm_sub_epi8(
+                _mm_and_si128(chunk, _mm_set1_epi8(!0x20u8 as i8)),
+                _mm_set1_epi8(b'[' as i8),
+            );
+            let brackets = _mm_cmpeq_epi8(_mm_min_epu8(folded, _mm_set1_epi8(2)), folded);
+            let stops = _mm_or_si128(
+                _mm_or_si128(outside_sse2::<b'!'>(chunk), brackets),
+                _mm_or_si128(
+                    _mm_or_si128(either(0x01, b'#'), either(0x02, b'>')),
+                    _mm_or_si128(is(b'%'), _mm_or_si128(is(b'^'), is(b'`'))),
+                ),
+            );
+            _mm_movemask_epi8(stops)
+        };
+        mask as u32
+    }
+}
+
+/// The bytes from `at` on, byte by byte.
 #[inline]
-fn tail_run<const LOW: u8>(bytes: &[u8], at: usize) -> usize {
+fn tail_run<R: Run>(bytes: &[u8], at: usize) -> usize {
     at + bytes[at..]
         .iter()
-        .position(|&b| is_outside::<LOW>(b))
+        .position(|&b| R::stops(b))
         .unwrap_or(bytes.len() - at)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[inline]
-fn visible_end_sse2<const LOW: u8>(bytes: &[u8], from: usize) -> usize {
+fn run_end_sse2<R: Run>(bytes: &[u8], from: usize) -> usize {
     let mut at = from;
     while at + 16 <= bytes.len() {
-        let outside = outside_mask_sse2::<LOW>(bytes, at);
-        if outside != 0 {
-            return at + outside.trailing_zeros() as usize;
+        let stops = R::stops_mask(bytes, at);
+        if stops != 0 {
+            return at + stops.trailing_zeros() as usize;
         }
         at += 16;
     }
@@ -61,39 +177,42 @@ fn visible_end_sse2<const LOW: u8>(bytes: &[u8], from: usize) -> usize {
         // The last 16 bytes; the `at - start` of them before `at` were
         // checked already and are shifted out of the mask.
         let start = bytes.len() - 16;
-        let outside = outside_mask_sse2::<LOW>(bytes, start) >> (at - start);
-        return if outside != 0 {
-            at + outside.trailing_zeros() as usize
+        let stops = R::stops_mask(bytes, start) >> (at - start);
+        return if stops != 0 {
+            at + stops.trailing_zeros() as usize
         } else {
             bytes.len()
         };
     }
-    tail_run::<LOW>(bytes, at)
+    tail_run::<R>(bytes, at)
 }
 
-/// One bit per byte of `bytes[at..at + 16]`, set where the byte is outside
-/// `LOW..=b'~'`.
+/// `bytes[at..at + 16]`, unaligned.
 #[cfg(target_arch = "x86_64")]
 #[inline]
-fn outside_mask_sse2<const LOW: u8>(bytes: &[u8], at: usize) -> u32 {
-    use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_max_epu8, _mm_movemask_epi8, _mm_set1_epi8,
-        _mm_sub_epi8,
-    };
+fn load_sse2(bytes: &[u8], at: usize) -> std::arch::x86_64::__m128i {
+    use std::arch::x86_64::{__m128i, _mm_loadu_si128};
     assert!(at + 16 <= bytes.len());
     // SAFETY: SSE2 is in every x86-64 CPU (the target's baseline, so these
     // intrinsics are always available), and the unaligned load reads
     // bytes[at..at + 16], which the assertion above keeps in bounds (every
     // caller has already checked it, so the compiler drops the assertion).
-    let mask = unsafe {
-        let chunk = _mm_loadu_si128(bytes.as_ptr().add(at).cast::<__m128i>());
+    unsafe { _mm_loadu_si128(bytes.as_ptr().add(at).cast::<__m128i>()) }
+}
+
+/// 0xFF in each byte of `chunk` outside `LOW..=b'~'`, 0 in the others.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn outside_sse2<const LOW: u8>(chunk: std::arch::x86_64::__m128i) -> std::arch::x86_64::__m128i {
+    use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_max_epu8, _mm_set1_epi8, _mm_sub_epi8};
+    // SAFETY: SSE2 is in every x86-64 CPU (the target's baseline).
+    unsafe {
         // b - LOW (wrapping) is above b'~' - LOW exactly when b is outside
         // LOW..=b'~'; unsigned `x >= n` is `max(x, n) == x`.
         let shifted = _mm_sub_epi8(chunk, _mm_set1_epi8(LOW as i8));
         let limit = _mm_set1_epi8((b'~' - LOW + 1) as i8);
-        _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_max_epu8(shifted, limit), shifted))
-    };
-    mask as u32
+        _mm_cmpeq_epi8(_mm_max_epu8(shifted, limit), shifted)
+    }
 }
 
 /// Eight bytes a step as one `u64`: a byte is flagged when it is above
@@ -115,7 +234,7 @@ fn visible_run_swar<const LOW: u8>(bytes: &[u8]) -> usize {
         }
         at += 8;
     }
-    tail_run::<LOW>(bytes, at)
+    tail_run::<Visible<LOW>>(bytes, at)
 }
 
 #[cfg(test)]
@@ -123,7 +242,7 @@ mod tests {
     use super::*;
 
     fn reference<const LOW: u8>(bytes: &[u8]) -> usize {
-        tail_run::<LOW>(bytes, 0)
+        tail_run::<Visible<LOW>>(bytes, 0)
     }
 
     /// Both implementations against the byte loop, from `from`, for both
@@ -131,6 +250,9 @@ mod tests {
     fn check_from(bytes: &[u8], from: usize) {
         check_range::<b'!'>(bytes, from);
         check_range::<b' '>(bytes, from);
+        let expected = tail_run::<PlainTarget>(bytes, from);
+        let found = plain_target_end(bytes, from);
+        assert_eq!(found, expected, "{bytes:?} from {from}, target bytes");
     }
 
     fn check_range<const LOW: u8>(bytes: &[u8], from: usize) {
@@ -191,6 +313,24 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The bytes that end a plain target, one by one: every byte outside
+    /// visible ASCII, and the thirteen visible ones (the request parser's
+    /// tests check them against the URI grammar's table).
+    #[test]
+    fn plain_target_bytes() {
+        let stops: Vec<u8> = (0..=255u8).filter(|&b| PlainTarget::stops(b)).collect();
+        let visible_stops: Vec<u8> = stops
+            .iter()
+            .copied()
+            .filter(|b| (b'!'..=b'~').contains(b))
+            .collect();
+        assert_eq!(visible_stops, b"\"#%<>[\\]^`{|}");
+        assert_eq!(stops.len(), 256 - 94 + 13);
+        assert_eq!(plain_target_end(b"GET /json?m=3 HTTP/1.1\r\n", 4), 13);
+        assert_eq!(plain_target_end(b"GET /a%20b HTTP/1.1\r\n", 4), 6);
+        assert_eq!(plain_target_end(b"GET /a{b} HTTP/1.1\r\n", 4), 6);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use super::syntax::{name_is, split_field_name};
 use super::uri::{is_host, is_path_and_query};
 use super::{Framing, Method, Request, Target, MAX_HEADERS, MAX_HEAD_BYTES};
-use crate::scan::visible_end;
+use crate::scan::{plain_target_end, visible_end};
 
 /// The fast path, for the common shape only: `GET` or `HEAD`, an
 /// origin-form target of RFC 3986's path and query bytes, `HTTP/1.1`, CRLF
@@ -28,11 +28,17 @@ pub fn parse_common(buf: &[u8]) -> Option<Request> {
     } else {
         return None;
     };
-    let target_end = visible_end::<b'!'>(buf, target_at);
-    if buf.get(target_end..target_end + 11)? != b" HTTP/1.1\r\n" {
-        return None;
+    // The usual target, plain path and query bytes up to the space before
+    // the version, is found and judged in one scan; one with a `%` escape,
+    // or a byte it may not hold, is judged by the grammar.
+    let mut target_end = plain_target_end(buf, target_at);
+    if buf.get(target_end) != Some(&b' ') {
+        target_end = visible_end::<b'!'>(buf, target_end);
+        if !is_path_and_query(&buf[target_at..target_end]) {
+            return None;
+        }
     }
-    if !is_path_and_query(&buf[target_at..target_end]) {
+    if buf.get(target_end..target_end + 11)? != b" HTTP/1.1\r\n" {
         return None;
     }
 

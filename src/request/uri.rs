@@ -238,6 +238,18 @@ mod tests {
         assert_eq!(complete(raw).target, Target::Server);
     }
 
+    /// The fast path's one-pass target scan ([`crate::scan::plain_target_end`])
+    /// stops at exactly the bytes this grammar does not allow as they are,
+    /// and at `%`, which it leaves to the grammar.
+    #[test]
+    fn the_target_scan_stops_where_the_grammar_does() {
+        for b in 0..=255u8 {
+            let stops = crate::scan::plain_target_end(&[b], 0) == 0;
+            let plain = PATH_QUERY_BYTES[usize::from(b)];
+            assert_eq!(stops, !plain || b == b'%', "byte {b:#04x}");
+        }
+    }
+
     #[test]
     fn path_and_query_bytes() {
         for valid in [
