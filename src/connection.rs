@@ -258,15 +258,7 @@ impl Connection {
                 tokio::task::consume_budget().await;
                 Some(false)
             } else {
-                // Without a deadline, no timer, and no future between this
-                // loop and the socket's readiness.
-                let (readable, writable, due) = match self.deadline(reading) {
-                    None => {
-                        let (readable, writable) = self.wait(reading).await?;
-                        (readable, writable, false)
-                    }
-                    Some(deadline) => self.wait_until(deadline, reading).await?,
-                };
+                let (readable, writable, due) = self.wait_for_something(reading).await?;
                 if writable {
                     self.flush_unsent()?;
                 }
@@ -288,22 +280,21 @@ impl Connection {
         }
     }
 
-    /// When something must happen, if anything must: the connection's own
-    /// deadline ([`Connection::close_at`]) or the first held answer's.
-    fn deadline(&self, reading: bool) -> Option<Instant> {
-        match (self.close_at(reading), self.pipeline.next_due()) {
-            (None, None) => None,
-            (Some(at), None) | (None, Some(at)) => Some(at),
-            (Some(close_at), Some(due)) => Some(close_at.min(due)),
-        }
-    }
-
     /// Waits until the socket may be readable (when `reading`) or writable
-    /// (when output is waiting), or `deadline` passes; returns which.
-    /// Fails with `TimedOut` when the deadline that passed is the
-    /// connection's: an unfinished head or body, or an idle connection, has
-    /// run out of time. One that is a held answer's is reported as due.
-    async fn wait_until(&self, deadline: Instant, reading: bool) -> io::Result<(bool, bool, bool)> {
+    /// (when output is waiting), or a held answer falls due; returns which.
+    /// Fails with `TimedOut` when an unfinished head or body, or an idle
+    /// connection, has run out of time.
+    async fn wait_for_something(&self, reading: bool) -> io::Result<(bool, bool, bool)> {
+        let due = self.pipeline.next_due();
+        let close_at = self.close_at(reading);
+        let deadline = match (close_at, due) {
+            (None, None) => {
+                let (readable, writable) = self.wait(reading).await?;
+                return Ok((readable, writable, false));
+            }
+            (Some(at), None) | (None, Some(at)) => at,
+            (Some(close_at), Some(due)) => close_at.min(due),
+        };
         let ready = self
             .timer
             .timeout_at(deadline, poll_fn(|cx| self.poll_ready(cx, reading)))
@@ -312,7 +303,7 @@ impl Connection {
             Some(ready) => ready.map(|(readable, writable)| (readable, writable, false)),
             // The deadline that passed: a held answer's (answered), or the
             // connection's (closed).
-            None if self.pipeline.next_due() == Some(deadline) => Ok((false, false, true)),
+            None if due == Some(deadline) => Ok((false, false, true)),
             None => Err(io::ErrorKind::TimedOut.into()),
         }
     }
@@ -435,7 +426,7 @@ impl Connection {
             let output: &[u8] = match &mut self.tls {
                 None => &buffers.out,
                 Some(tls) => {
-                    seal(tls, &buffers.out, close, records)?;
+                    tls.send(&buffers.out, close && !tls.handshaking(), records)?;
                     records
                 }
             };
@@ -449,6 +440,9 @@ impl Connection {
                 self.flush_unsent()?;
             }
             buffers.shrink();
+            if records.capacity() > Buffers::KEEP {
+                *records = Vec::new();
+            }
             self.track_writer();
             Ok(if close { Step::Close } else { Step::Open })
         })
@@ -466,12 +460,6 @@ impl Connection {
         cipher: &mut Vec<u8>,
         records: &mut Vec<u8>,
     ) -> io::Result<TlsRead> {
-        // What a large answer grew goes back here, before the next read
-        // rather than after each step: a plain connection's step then
-        // carries no test of it.
-        if records.capacity() > Buffers::KEEP {
-            *records = Vec::new();
-        }
         if cipher.is_empty() {
             *cipher = vec![0; READ_BYTES + MAX_RECORD];
         }
@@ -712,15 +700,6 @@ impl Drop for Connection {
             }
         });
     }
-}
-
-/// Encrypts a TLS connection's answers into `records`, after what the
-/// read put there (handshake records); out of line, so that a plain
-/// connection's step carries none of it. With `close`, a `close_notify`
-/// follows, once the handshake is done.
-#[inline(never)]
-fn seal(tls: &mut Tls, plain: &[u8], close: bool, records: &mut Vec<u8>) -> io::Result<()> {
-    tls.send(plain, close && !tls.handshaking(), records)
 }
 
 #[cfg(test)]
