@@ -38,8 +38,9 @@ pub fn visible_end<const LOW: u8>(bytes: &[u8], from: usize) -> usize {
 /// The index of the first byte at or after `from` that may not stand
 /// as it is in a request-target's path and query (`bytes.len()` if there
 /// is none): one outside visible ASCII (the space after the target, in a
-/// request line), one of `"#<>[\]^`{|}` that RFC 3986 allows nowhere in
-/// them, or a `%`, which starts an escape for the grammar to judge.
+/// request line), one of the thirteen ``"#<>[\]^`{|}`` that RFC 3986
+/// allows nowhere in them, or a `%`, which starts an escape for the grammar
+/// to judge.
 ///
 /// It finds a request-target's end and judges its bytes in one pass, for
 /// the usual target (no escape): the table lookup per byte that it saves
