@@ -107,7 +107,7 @@ fn backpressure(flavour: Flavour) {
     let mut normal = connect(bin.addr);
     exchange(&mut normal, &MIX.repeat(8));
 
-    let answers = drain_stalled_client(&clients[0], &stream, sent[0]);
+    let answers = drain_stalled_client(&clients[0], &stream, sent[0], Tail::AfterAnswers);
     eprintln!("{flavour}: the first stalled client read {answers} answers, whole and in order");
 
     drop(clients);

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use super::child::Bin;
 use super::client::read_until_close;
 use super::kinds::{check_exact, concat, read_answers, Kind};
+use super::response::parse;
 
 /// poll(2) over `fds` for up to `timeout_ms`; the number of ready ones.
 pub fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> usize {
@@ -161,38 +162,85 @@ pub fn cpu_idle(bin: &Bin) -> impl FnMut() -> bool + '_ {
     }
 }
 
-/// A stalled client starts reading, and sends nothing new: it must get the
-/// answer to every whole request it sent (the server resumes reading what
-/// it had left in its receive buffer as output drains). Then it completes
-/// its cut request and sends a closing one: the whole stream it read must
+/// When a drained client sends the rest of its stream: the end of the cut
+/// head and a closing request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tail {
+    /// Once every answer to its whole requests has come: the server must
+    /// answer them all without anything new to read.
+    AfterAnswers,
+    /// From a second thread while it reads, as a full-duplex client does:
+    /// the bytes reach the server as soon as it reads again. A test of the
+    /// header timeout needs this: the server's timeout for the cut head
+    /// starts once it has answered everything whole, while its answers may
+    /// still sit in its socket buffer for the client (a debug build, on a
+    /// busy machine, parsing megabytes of them) to read.
+    WhileReading,
+}
+
+/// A stalled client starts reading: it must get the answer to every whole
+/// request it sent (the server resumes reading what it had left in its
+/// receive buffer as output drains). It completes its cut request and
+/// sends a closing one (when, `tail` says): the whole stream it read must
 /// be exactly those answers, in order, and then EOF.
-pub fn drain_stalled_client(client: &TcpStream, stream: &Stream, sent: usize) -> usize {
+pub fn drain_stalled_client(client: &TcpStream, stream: &Stream, sent: usize, tail: Tail) -> usize {
     let (mut kinds, partial) = stream.complete(sent);
     let mut reader = client.try_clone().unwrap();
     reader.set_nonblocking(false).unwrap();
-    let mut buf = read_answers(&mut reader, &kinds, Duration::from_secs(60));
-
-    // The server has answered everything whole and now waits for the rest
-    // of the cut head, with its header timeout running: send it before
-    // checking the (large) stream read so far, which in a debug build on a
-    // busy machine can take longer than the test's 0.5 s timeout.
     let mut writer = client.try_clone().unwrap();
     writer.set_nonblocking(false).unwrap();
-    let mut tail = Vec::new();
+    let mut tail_kinds = Vec::new();
+    let mut rest_of_stream = Vec::new();
     if partial > 0 {
         let at = sent % stream.unit.len();
         let (end, kind) = *stream.ends.iter().find(|&&(end, _)| end > at).unwrap();
-        writer.write_all(&stream.unit[at..end]).unwrap();
-        tail.push(kind);
+        rest_of_stream.extend_from_slice(&stream.unit[at..end]);
+        tail_kinds.push(kind);
     }
-    writer.write_all(Kind::JsonClose.request()).unwrap();
-    tail.push(Kind::JsonClose);
+    rest_of_stream.extend_from_slice(Kind::JsonClose.request());
+    tail_kinds.push(Kind::JsonClose);
+    let mut send = move || {
+        if let Err(e) = writer.write_all(&rest_of_stream) {
+            panic!("sending the rest of the stream failed: {e} (the server closed early?)");
+        }
+    };
+    let (mut buf, early) = match tail {
+        Tail::AfterAnswers => {
+            let buf = read_answers(&mut reader, &kinds, Duration::from_secs(60));
+            // Sent before the (large) stream read so far is checked, which
+            // in a debug build on a busy machine takes a while.
+            send();
+            (buf, Vec::new())
+        }
+        Tail::WhileReading => std::thread::scope(|scope| {
+            let sending = scope.spawn(send);
+            let mut buf = read_answers(&mut reader, &kinds, Duration::from_secs(60));
+            sending.join().expect("the sending thread");
+            // The last read may have brought the start of the tail's answers.
+            let early = buf.split_off(answers_len(&buf, &kinds));
+            (buf, early)
+        }),
+    };
     check_exact(&buf, &kinds);
     let (rest, how, _) = read_until_close(&mut reader, Duration::from_secs(10));
     how.expect("the stream ends with EOF after Connection: close");
-    check_exact(&rest, &tail);
+    let rest = [early, rest].concat();
+    check_exact(&rest, &tail_kinds);
     buf.extend_from_slice(&rest);
-    kinds.extend(tail);
+    kinds.extend(tail_kinds);
     check_exact(&buf, &kinds);
     kinds.len()
+}
+
+/// The length of the answers to `kinds` at the start of `buf`, which holds
+/// them whole (`read_answers` read them).
+fn answers_len(buf: &[u8], kinds: &[Kind]) -> usize {
+    let mut pos = 0;
+    for &kind in kinds {
+        let (_, used) = parse(&buf[pos..], kind == Kind::HeadPlain)
+            .expect("answers read_answers parsed")
+            .expect("answers read_answers found whole");
+        pos += used;
+    }
+    pos
 }
