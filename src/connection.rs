@@ -258,7 +258,15 @@ impl Connection {
                 tokio::task::consume_budget().await;
                 Some(false)
             } else {
-                let (readable, writable, due) = self.wait_for_something(reading).await?;
+                // Without a deadline, no timer, and no future between this
+                // loop and the socket's readiness.
+                let (readable, writable, due) = match self.deadline(reading) {
+                    None => {
+                        let (readable, writable) = self.wait(reading).await?;
+                        (readable, writable, false)
+                    }
+                    Some(deadline) => self.wait_until(deadline, reading).await?,
+                };
                 if writable {
                     self.flush_unsent()?;
                 }
@@ -280,21 +288,22 @@ impl Connection {
         }
     }
 
+    /// When something must happen, if anything must: the connection's own
+    /// deadline ([`Connection::close_at`]) or the first held answer's.
+    fn deadline(&self, reading: bool) -> Option<Instant> {
+        match (self.close_at(reading), self.pipeline.next_due()) {
+            (None, None) => None,
+            (Some(at), None) | (None, Some(at)) => Some(at),
+            (Some(close_at), Some(due)) => Some(close_at.min(due)),
+        }
+    }
+
     /// Waits until the socket may be readable (when `reading`) or writable
-    /// (when output is waiting), or a held answer falls due; returns which.
-    /// Fails with `TimedOut` when an unfinished head or body, or an idle
-    /// connection, has run out of time.
-    async fn wait_for_something(&self, reading: bool) -> io::Result<(bool, bool, bool)> {
-        let due = self.pipeline.next_due();
-        let close_at = self.close_at(reading);
-        let deadline = match (close_at, due) {
-            (None, None) => {
-                let (readable, writable) = self.wait(reading).await?;
-                return Ok((readable, writable, false));
-            }
-            (Some(at), None) | (None, Some(at)) => at,
-            (Some(close_at), Some(due)) => close_at.min(due),
-        };
+    /// (when output is waiting), or `deadline` passes; returns which.
+    /// Fails with `TimedOut` when the deadline that passed is the
+    /// connection's: an unfinished head or body, or an idle connection, has
+    /// run out of time. One that is a held answer's is reported as due.
+    async fn wait_until(&self, deadline: Instant, reading: bool) -> io::Result<(bool, bool, bool)> {
         let ready = self
             .timer
             .timeout_at(deadline, poll_fn(|cx| self.poll_ready(cx, reading)))
@@ -303,7 +312,7 @@ impl Connection {
             Some(ready) => ready.map(|(readable, writable)| (readable, writable, false)),
             // The deadline that passed: a held answer's (answered), or the
             // connection's (closed).
-            None if due == Some(deadline) => Ok((false, false, true)),
+            None if self.pipeline.next_due() == Some(deadline) => Ok((false, false, true)),
             None => Err(io::ErrorKind::TimedOut.into()),
         }
     }
