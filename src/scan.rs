@@ -192,7 +192,7 @@ const PLAIN_TARGET_NIBBLES: ([u8; 16], [u8; 16]) = {
 };
 
 /// [`plain_target_end`] with SSSE3: two table lookups per 16 bytes
-/// ([`PLAIN_TARGET_NIBBLES`]) in place of SSE2's thirteen compares: the
+/// ([`PLAIN_TARGET_NIBBLES`]) in place of the SSE2 pass's seven compares: the
 /// scan's function 29 instructions a request against 53, the request 9 to
 /// 13 fewer once the feature test is paid (docs/design.md, "Scanning 16
 /// bytes a step").
