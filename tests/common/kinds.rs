@@ -94,6 +94,16 @@ pub fn exchange(stream: &mut TcpStream, kinds: &[Kind]) {
 /// Reads until the answers to `kinds` are complete (`check_exact` then
 /// verifies them); panics at `timeout`.
 pub fn read_answers(stream: &mut TcpStream, kinds: &[Kind], timeout: Duration) -> Vec<u8> {
+    read_answers_and_end(stream, kinds, timeout).0
+}
+
+/// [`read_answers`], and where the answers end in what it read: a client
+/// that sent more meanwhile may have read the start of later answers too.
+pub fn read_answers_and_end(
+    stream: &mut TcpStream,
+    kinds: &[Kind],
+    timeout: Duration,
+) -> (Vec<u8>, usize) {
     let deadline = Instant::now() + timeout;
     let mut buf = Vec::new();
     let mut chunk = vec![0u8; 64 * 1024];
@@ -127,5 +137,5 @@ pub fn read_answers(stream: &mut TcpStream, kinds: &[Kind], timeout: Duration) -
             Err(e) => panic!("read after {parsed} of {} answers: {e}", kinds.len()),
         }
     }
-    buf
+    (buf, pos)
 }

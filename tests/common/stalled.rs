@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::child::Bin;
 use super::client::read_until_close;
-use super::kinds::{check_exact, concat, read_answers, Kind};
-use super::response::parse;
+use super::kinds::{check_exact, concat, read_answers, read_answers_and_end, Kind};
 
 /// poll(2) over `fds` for up to `timeout_ms`; the number of ready ones.
 pub fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> usize {
@@ -214,10 +213,10 @@ pub fn drain_stalled_client(client: &TcpStream, stream: &Stream, sent: usize, ta
         }
         Tail::WhileReading => std::thread::scope(|scope| {
             let sending = scope.spawn(send);
-            let mut buf = read_answers(&mut reader, &kinds, Duration::from_secs(60));
+            let (mut buf, end) = read_answers_and_end(&mut reader, &kinds, Duration::from_secs(60));
             sending.join().expect("the sending thread");
             // The last read may have brought the start of the tail's answers.
-            let early = buf.split_off(answers_len(&buf, &kinds));
+            let early = buf.split_off(end);
             (buf, early)
         }),
     };
@@ -230,17 +229,4 @@ pub fn drain_stalled_client(client: &TcpStream, stream: &Stream, sent: usize, ta
     kinds.extend(tail_kinds);
     check_exact(&buf, &kinds);
     kinds.len()
-}
-
-/// The length of the answers to `kinds` at the start of `buf`, which holds
-/// them whole (`read_answers` read them).
-fn answers_len(buf: &[u8], kinds: &[Kind]) -> usize {
-    let mut pos = 0;
-    for &kind in kinds {
-        let (_, used) = parse(&buf[pos..], kind == Kind::HeadPlain)
-            .expect("answers read_answers parsed")
-            .expect("answers read_answers found whole");
-        pos += used;
-    }
-    pos
 }
