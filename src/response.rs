@@ -339,6 +339,10 @@ fn decimal(mut n: usize, buf: &mut [u8; 20]) -> &[u8] {
 /// and response composition").
 struct Pieces<'v> {
     out: &'v mut Vec<u8>,
+    /// Where `out`'s spare capacity starts, taken once: read back from the
+    /// vector per piece, its pointer and length were two loads each time,
+    /// since a byte store may alias them as far as the compiler knows.
+    spare: *mut u8,
     /// Bytes written past `out.len()`.
     written: usize,
     /// Bytes reserved past `out.len()`: what all pieces add up to.
@@ -349,8 +353,10 @@ impl<'v> Pieces<'v> {
     #[inline(always)]
     fn reserve(out: &'v mut Vec<u8>, total: usize) -> Pieces<'v> {
         out.reserve(total);
+        let spare = out.spare_capacity_mut().as_mut_ptr().cast::<u8>();
         Pieces {
             out,
+            spare,
             written: 0,
             reserved: total,
         }
@@ -362,11 +368,12 @@ impl<'v> Pieces<'v> {
         // in release builds too (one compare of values the compiler mostly
         // knows), since the copy below relies on it.
         assert!(self.written + piece.len() <= self.reserved);
-        // SAFETY: `reserve` made room for `reserved` bytes past `len()`, and
-        // the assert keeps this copy inside that room; `piece` is a borrowed
-        // slice, so it cannot overlap the vector's spare capacity.
+        // SAFETY: `reserve` made room for `reserved` bytes past `len()`,
+        // where `spare` points (the vector is borrowed by `self`, so it has
+        // not moved since), and the assert keeps this copy inside that room;
+        // `piece` is a borrowed slice, so it cannot overlap the spare capacity.
         unsafe {
-            let at = self.out.as_mut_ptr().add(self.out.len() + self.written);
+            let at = self.spare.add(self.written);
             std::ptr::copy_nonoverlapping(piece.as_ptr(), at, piece.len());
         }
         self.written += piece.len();
@@ -374,7 +381,9 @@ impl<'v> Pieces<'v> {
 
     /// A piece of a few bytes whose length is known only at run time (the
     /// digits of a rendered body's length): copied byte by byte, where
-    /// `put` would call `memcpy`.
+    /// `put` would call `memcpy`. Through the vector, not `spare`: a byte
+    /// loop over a pointer the compiler holds in a register is turned back
+    /// into a `memcpy` call.
     #[inline(always)]
     fn put_short(&mut self, piece: &[u8]) {
         assert!(self.written + piece.len() <= self.reserved);
