@@ -353,7 +353,11 @@ impl<'v> Pieces<'v> {
     #[inline(always)]
     fn reserve(out: &'v mut Vec<u8>, total: usize) -> Pieces<'v> {
         out.reserve(total);
-        let spare = out.spare_capacity_mut().as_mut_ptr().cast::<u8>();
+        // From `as_mut_ptr`, as `put_short` writes and not through a
+        // reference to the spare capacity: pointers taken from it stay
+        // valid when used together (its documented aliasing guarantee).
+        // SAFETY: `len()` is within the allocation (at most its capacity).
+        let spare = unsafe { out.as_mut_ptr().add(out.len()) };
         Pieces {
             out,
             spare,
