@@ -261,44 +261,58 @@ impl Encoder<'_> {
         let length = decimal(response.body.len(), &mut digits);
 
         let status = response.status.line();
-        let fields_len: usize = response
-            .fields()
-            .iter()
-            .map(|(name, value)| name.0.len() + value.len() + 2)
-            .sum();
-        let total = status.len()
-            + self.server.0.len()
+        // What `Pieces::reserve` makes room for: each piece below, once.
+        // The status line, the constants and the digits add up to a few
+        // hundred bytes; the pieces whose lengths come at run time are
+        // added with overflow checks, so a wrapped sum cannot reserve less
+        // than the copies write.
+        let mut total = status.len()
             + connection
-            + fields_len
             + CONTENT_LENGTH.0.len()
             + length.len()
             + 2
             + DATE_LINE_LEN
-            + 2
-            + body.len();
+            + 2;
+        // The fields summed apart: a handler's are constants, and so then
+        // is their sum, with no overflow test left.
+        let mut fields_len = 0;
+        for (name, value) in response.fields() {
+            fields_len = add_length(fields_len, name.0.len() + 2);
+            fields_len = add_length(fields_len, value.len());
+        }
+        total = add_length(total, fields_len);
+        total = add_length(total, self.server.0.len());
+        total = add_length(total, body.len());
         let mut pieces = Pieces::reserve(out, total);
-        pieces.put(status);
-        pieces.put(&self.server.0);
-        // One constant copy per arm, not one copy of a length chosen at run
-        // time (a `memcpy` call).
-        match persistence {
-            Persistence::Default => {}
-            Persistence::KeepAlive => pieces.put(KEEP_ALIVE),
-            Persistence::Close => pieces.put(CLOSE),
-        }
-        for &(name, value) in response.fields() {
-            pieces.put(name.0);
-            pieces.put(value);
+        // SAFETY (every `put` and `put_short` below): `total` is the sum of
+        // exactly these pieces' lengths, so together they fit the room
+        // `reserve` made. Release builds check no piece on its own (what
+        // that cost: docs/design.md, "Write batching and response
+        // composition"); debug builds check each (`Pieces::put`).
+        unsafe {
+            pieces.put(status);
+            pieces.put(&self.server.0);
+            // One constant copy per arm, not one copy of a length chosen at
+            // run time (a `memcpy` call).
+            match persistence {
+                Persistence::Default => {}
+                Persistence::KeepAlive => pieces.put(KEEP_ALIVE),
+                Persistence::Close => pieces.put(CLOSE),
+            }
+            for &(name, value) in response.fields() {
+                pieces.put(name.0);
+                pieces.put(value);
+                pieces.put(b"\r\n");
+            }
+            pieces.put(CONTENT_LENGTH.0);
+            pieces.put_short(length);
             pieces.put(b"\r\n");
-        }
-        pieces.put(CONTENT_LENGTH.0);
-        pieces.put_short(length);
-        pieces.put(b"\r\n");
-        pieces.put(self.date);
-        pieces.put(b"\r\n");
-        // In a branch: one constant copy, not a copy of 13 or 0 bytes.
-        if with_body {
-            pieces.put(response.body);
+            pieces.put(self.date);
+            pieces.put(b"\r\n");
+            // In a branch: one constant copy, not a copy of 13 or 0 bytes.
+            if with_body {
+                pieces.put(response.body);
+            }
         }
         pieces.finish();
         self.written.set(self.written.get() + 1);
@@ -329,6 +343,18 @@ fn decimal(mut n: usize, buf: &mut [u8; 20]) -> &[u8] {
         if n == 0 {
             return &buf[at..];
         }
+    }
+}
+
+/// `total + length`, for the sum of a response's pieces.
+///
+/// # Panics
+/// Where the sum would overflow: pieces that cannot all be in memory.
+#[inline(always)]
+fn add_length(total: usize, length: usize) -> usize {
+    match total.checked_add(length) {
+        Some(sum) => sum,
+        None => panic!("a response's pieces add up to more than memory holds"),
     }
 }
 
@@ -366,15 +392,15 @@ impl<'v> Pieces<'v> {
         }
     }
 
+    /// # Safety
+    /// The pieces put so far and this one add up to at most the `total`
+    /// given to `reserve`.
     #[inline(always)]
-    fn put(&mut self, piece: &[u8]) {
-        // Never false: `reserved` is the sum of the pieces' lengths. Checked
-        // in release builds too (one compare of values the compiler mostly
-        // knows), since the copy below relies on it.
-        assert!(self.written + piece.len() <= self.reserved);
+    unsafe fn put(&mut self, piece: &[u8]) {
+        debug_assert!(self.written + piece.len() <= self.reserved);
         // SAFETY: `reserve` made room for `reserved` bytes past `len()`,
         // where `spare` points (the vector is borrowed by `self`, so it has
-        // not moved since), and the assert keeps this copy inside that room;
+        // not moved since), and the caller keeps this copy inside that room;
         // `piece` is a borrowed slice, so it cannot overlap the spare capacity.
         unsafe {
             let at = self.spare.add(self.written);
@@ -388,11 +414,14 @@ impl<'v> Pieces<'v> {
     /// `put` would call `memcpy`. Through the vector, not `spare`: a byte
     /// loop over a pointer the compiler holds in a register is turned back
     /// into a `memcpy` call.
+    ///
+    /// # Safety
+    /// As for [`put`](Pieces::put).
     #[inline(always)]
-    fn put_short(&mut self, piece: &[u8]) {
-        assert!(self.written + piece.len() <= self.reserved);
+    unsafe fn put_short(&mut self, piece: &[u8]) {
+        debug_assert!(self.written + piece.len() <= self.reserved);
         for &b in piece {
-            // SAFETY: as in `put`: within the room the assert checked.
+            // SAFETY: as in `put`: within the room the caller promised.
             unsafe { *self.out.as_mut_ptr().add(self.out.len() + self.written) = b };
             self.written += 1;
         }
@@ -543,6 +572,56 @@ mod tests {
                 format!("HTTP/1.1 {line}\r\nServer: chopin\r\nConnection: close\r\nContent-Length: 0\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n")
             );
         }
+    }
+
+    /// Every shape of response appended after bytes already in the
+    /// buffer, against the same bytes written by `format!`: the encoder
+    /// copies without a bound check per piece, so its total must count
+    /// each piece exactly (debug builds also check every piece).
+    #[test]
+    fn every_shape_appends_exactly_its_bytes() {
+        let server = ServerField::new("a-longer-server-name/1.0");
+        let encoder = Encoder::new(&server, DATE);
+        let values: [&[u8]; MAX_HANDLER_FIELDS] = [b"text/plain", b"", b"1", b"GET, HEAD"];
+        for count in 0..=MAX_HANDLER_FIELDS {
+            for body_len in [0, 1, 9, 10, 99, 100, 12_345] {
+                let body = vec![b'b'; body_len];
+                for (persistence, connection) in [
+                    (Persistence::Default, ""),
+                    (Persistence::KeepAlive, "Connection: keep-alive\r\n"),
+                    (Persistence::Close, "Connection: close\r\n"),
+                ] {
+                    for with_body in [true, false] {
+                        let mut response = Response::new(Status::NotFound).body(&body);
+                        let mut fields = String::new();
+                        for value in &values[..count] {
+                            response = response.header(HeaderName::new(b"X-Field: "), value);
+                            fields +=
+                                &format!("X-Field: {}\r\n", std::str::from_utf8(value).unwrap());
+                        }
+                        let mut out = b"earlier".to_vec();
+                        out.shrink_to_fit();
+                        encoder.encode(&mut out, &response, persistence, with_body);
+                        let shown = if with_body {
+                            String::from_utf8(body.clone()).unwrap()
+                        } else {
+                            String::new()
+                        };
+                        assert_eq!(
+                            String::from_utf8(out).unwrap(),
+                            format!("earlierHTTP/1.1 404 Not Found\r\nServer: a-longer-server-name/1.0\r\n{connection}{fields}Content-Length: {body_len}\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n{shown}"),
+                            "{count} fields, body {body_len}, {persistence:?}, with_body {with_body}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "more than memory holds")]
+    fn a_sum_of_pieces_that_would_overflow_panics() {
+        add_length(usize::MAX - 1, 2);
     }
 
     #[test]
