@@ -212,8 +212,10 @@ scripts/peer-hyper build peers.
                     f"{', '.join(ALL_HTTPARENA_TESTS)})")
         if TESTS[t].httparena and not a.httparena:
             p.error(f"--tests {t}: an HttpArena profile; add --httparena")
-    if a.profile and any(TESTS[t].httparena and t != "pipelined" for t in a.tests):
-        p.error("--profile measures json, plaintext and pipelined (/pipeline) only")
+    if a.profile and any(TESTS[t].httparena and t not in ("pipelined", "baseline")
+                         for t in a.tests):
+        p.error("--profile measures json, plaintext, pipelined (/pipeline) and baseline "
+                "(/baseline11) only")
     a.peers = {}
     for text in a.peer:
         try:

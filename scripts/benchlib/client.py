@@ -12,6 +12,15 @@ from .shapes import (ACCEPT, BASELINE_SHAPES, DELAY_MS, ECHO_BODY, EXPECTED_BODY
                      LATENCY_PATH, PIPELINE_BODY, PIPELINE_REQUEST, URLS)
 
 
+def build_requests(test):
+    """The requests a load client sends on each connection, in turn:
+    HttpArena's baseline cycles its three templates (GET, POST with
+    Content-Length, POST chunked); every other test repeats one request."""
+    if test == "baseline":
+        return [request for _name, request, _body in BASELINE_SHAPES]
+    return [build_request(test)]
+
+
 def build_request(test):
     if test == "pipelined":
         return PIPELINE_REQUEST
@@ -241,13 +250,14 @@ def validate_httparena(port, test, timeout_s=10.0, tls_port=None, dataset=None):
 
 
 class _Conn:
-    __slots__ = ("sock", "rbuf", "wbuf", "outstanding")
+    __slots__ = ("sock", "rbuf", "wbuf", "outstanding", "sent")
 
     def __init__(self, sock):
         self.sock = sock
         self.rbuf = bytearray()
         self.wbuf = bytearray()
         self.outstanding = 0
+        self.sent = 0
 
 
 class LoadClient:
@@ -259,7 +269,7 @@ class LoadClient:
     `idle_s` without progress."""
 
     def __init__(self, port, test, conns, depth, connect_timeout_s=60.0):
-        self.req = build_request(test)
+        self.reqs = build_requests(test)
         self.depth = depth
         self.sel = selectors.DefaultSelector()
         self.cs = []
@@ -286,7 +296,7 @@ class LoadClient:
         self.sel.close()
 
     def run(self, total, timeout_s, idle_s=60.0):
-        sel, req, depth = self.sel, self.req, self.depth
+        sel, reqs, depth = self.sel, self.reqs, self.depth
         t0 = time.monotonic()
         deadline = t0 + timeout_s
         issued = done = non200 = 0
@@ -294,8 +304,12 @@ class LoadClient:
         def issue(c):
             nonlocal issued
             n = min(depth, total - issued)
+            for _ in range(max(n, 0)):
+                # Each connection's requests in turn; over a run, the
+                # templates in equal shares (to within one per connection).
+                c.wbuf += reqs[c.sent % len(reqs)]
+                c.sent += 1
             if n > 0:
-                c.wbuf += req * n
                 c.outstanding += n
                 issued += n
 

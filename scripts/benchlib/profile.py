@@ -16,6 +16,7 @@ import time
 from .client import LoadClient
 from .common import FLOORS, PIPELINE_DEPTH, die, log
 from .servers import Server, pick_port, server_argv
+from .shapes import TESTS
 
 
 def _parse_callgrind_total(path):
@@ -193,9 +194,11 @@ def _strace_pass(args, server, flavour, label, client, profdir):
 def profile_cases(args):
     """(test, connections, depth) per measured case: plaintext (and
     HttpArena's /pipeline, with --tests pipelined) pipelined on
-    --profile-connections, json with one request in flight per connection on
-    each of --profile-json-connections (1 by default: every request then
-    costs one wakeup of the server, so the count is exact and repeats)."""
+    --profile-connections, json (and HttpArena's baseline, its three
+    /baseline11 templates in turn, with --tests baseline) with one request in
+    flight per connection on each of --profile-json-connections (1 by
+    default: every request then costs one wakeup of the server, so the count
+    is exact and repeats). The floors answer no baseline request."""
     cases = []
     for test in args.tests:
         if test in ("plaintext", "pipelined"):
@@ -214,7 +217,8 @@ def profile_mode(args, flavours):
     rows = []
     for flavour in flavours:
         log(f"bench: profile {flavour}")
-        cases = profile_cases(args)
+        cases = [case for case in profile_cases(args)
+                 if flavour not in FLOORS or TESTS[case[0]].floors]
         cg = profile_callgrind(args, flavour, cases, profdir)
         stc = profile_strace(args, flavour, cases, profdir)
         for test, conns, depth in cases:
